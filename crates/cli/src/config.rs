@@ -1,0 +1,179 @@
+//! Settings from `firekeeper.toml`, then `FIREKEEPER_*` variables, then flags — each
+//! overriding the one before. Unknown keys and variables are errors that name them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use firekeeper_core::password::HashCost;
+use serde::Deserialize;
+
+/// Everything a file may set. Every field is optional: unset means "default".
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub project: Option<String>,
+    pub emulator: Option<bool>,
+    pub issuer_prefix: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub key_rotation_secs: Option<i64>,
+    pub log: Option<String>,
+    pub password_hash: Option<HashCost>,
+}
+
+/// The settings in force.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub project: String,
+    pub emulator: bool,
+    pub issuer_prefix: String,
+    pub max_body_bytes: usize,
+    pub key_rotation_secs: i64,
+    pub log: String,
+    pub password_hash: HashCost,
+}
+
+pub const DEFAULT_CONFIG_FILE: &str = "firekeeper.toml";
+
+/// The `FIREKEEPER_*` variables this program reads.
+const ENV_KEYS: &[&str] = &[
+    "LISTEN",
+    "DATA_DIR",
+    "PROJECT",
+    "EMULATOR",
+    "ISSUER_PREFIX",
+    "MAX_BODY_BYTES",
+    "KEY_ROTATION_SECS",
+    "LOG",
+    "PASSWORD_HASH_MEMORY_KIB",
+    "PASSWORD_HASH_ITERATIONS",
+    "PASSWORD_HASH_PARALLELISM",
+    "CONFIG",
+];
+
+fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse::<T>()
+        .map_err(|e| anyhow::anyhow!("FIREKEEPER_{name}={value:?}: {e}"))
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => bail!("FIREKEEPER_{name}={value:?}: expected true or false"),
+    }
+}
+
+impl FileConfig {
+    fn cost(&mut self) -> &mut HashCost {
+        self.password_hash.get_or_insert_with(HashCost::default)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in config file {}", path.display()))
+    }
+
+    /// Applies `FIREKEEPER_*` variables from `vars` over this file's values.
+    pub fn apply_env(&mut self, vars: &BTreeMap<String, String>) -> Result<()> {
+        for (key, value) in vars {
+            let Some(name) = key.strip_prefix("FIREKEEPER_") else {
+                continue;
+            };
+            if !ENV_KEYS.contains(&name) {
+                bail!("unknown environment variable {key} (known: FIREKEEPER_{})", ENV_KEYS.join(", FIREKEEPER_"));
+            }
+            match name {
+                "LISTEN" => self.listen = Some(parse_env(name, value)?),
+                "DATA_DIR" => self.data_dir = Some(PathBuf::from(value)),
+                "PROJECT" => self.project = Some(value.clone()),
+                "EMULATOR" => self.emulator = Some(parse_bool(name, value)?),
+                "ISSUER_PREFIX" => self.issuer_prefix = Some(value.clone()),
+                "MAX_BODY_BYTES" => self.max_body_bytes = Some(parse_env(name, value)?),
+                "KEY_ROTATION_SECS" => self.key_rotation_secs = Some(parse_env(name, value)?),
+                "LOG" => self.log = Some(value.clone()),
+                "PASSWORD_HASH_MEMORY_KIB" => self.cost().memory_kib = parse_env(name, value)?,
+                "PASSWORD_HASH_ITERATIONS" => self.cost().iterations = parse_env(name, value)?,
+                "PASSWORD_HASH_PARALLELISM" => self.cost().parallelism = parse_env(name, value)?,
+                _ => {} // CONFIG names the file, so it is read before the file is loaded.
+            }
+        }
+        Ok(())
+    }
+
+    pub fn settings(self) -> Result<Settings> {
+        let s = Settings {
+            listen: self
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9099))),
+            data_dir: self
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from("firekeeper-data")),
+            project: self
+                .project
+                .unwrap_or_else(|| "demo-firekeeper".to_owned()),
+            emulator: self.emulator.unwrap_or(false),
+            issuer_prefix: self
+                .issuer_prefix
+                .unwrap_or_else(|| "https://securetoken.google.com/".to_owned()),
+            max_body_bytes: self.max_body_bytes.unwrap_or(8 * 1024 * 1024),
+            key_rotation_secs: self.key_rotation_secs.unwrap_or(6 * 3600),
+            log: self.log.unwrap_or_else(|| "info".to_owned()),
+            password_hash: self.password_hash.unwrap_or_default(),
+        };
+        if s.project.is_empty() {
+            bail!("project must not be empty");
+        }
+        if s.key_rotation_secs < 60 {
+            bail!("key_rotation_secs must be at least 60");
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let err = toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\nlisten_addr = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_unknown_env_is_named() {
+        let mut file: FileConfig = toml::from_str("project = \"from-file\"\nemulator = true").unwrap();
+        let mut vars = BTreeMap::new();
+        vars.insert("FIREKEEPER_PROJECT".to_owned(), "from-env".to_owned());
+        file.apply_env(&vars).unwrap();
+        let s = file.clone().settings().unwrap();
+        assert_eq!(s.project, "from-env");
+        assert!(s.emulator);
+        vars.insert("FIREKEEPER_PORT".to_owned(), "1".to_owned());
+        let err = file.apply_env(&vars).unwrap_err().to_string();
+        assert!(err.contains("FIREKEEPER_PORT"), "{err}");
+    }
+
+    #[test]
+    fn hash_cost_section() {
+        let f: FileConfig =
+            toml::from_str("[password_hash]\nmemory_kib = 1024\niterations = 1\n").unwrap();
+        let s = f.settings().unwrap();
+        assert_eq!(s.password_hash.memory_kib, 1024);
+        assert_eq!(s.password_hash.parallelism, 1);
+        assert!(toml::from_str::<FileConfig>("[password_hash]\nmemroy_kib = 1\n").is_err());
+    }
+}

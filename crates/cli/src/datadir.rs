@@ -1,0 +1,75 @@
+//! The data directory: the SQLite database and the master key, private to the owner.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use firekeeper_core::secrets::MasterKey;
+use firekeeper_store::SqliteStore;
+
+pub const DB_FILE: &str = "firekeeper.db";
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// Creates `path` with mode 0600 if it does not exist (never widens an existing file).
+fn ensure_private_file(path: &Path) -> Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+fn master_key(dir: &Path) -> Result<MasterKey> {
+    let path = dir.join(MASTER_KEY_FILE);
+    if !path.exists() {
+        let bytes = MasterKey::generate_bytes()?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() != 32 {
+        bail!("{} must hold exactly 32 bytes", path.display());
+    }
+    let mode = fs::metadata(&path)?.permissions().mode() & 0o077;
+    if mode != 0 {
+        tracing::warn!(file = %path.display(), "master key is readable by others; chmod 600 it");
+    }
+    Ok(MasterKey::from_bytes(&bytes)?)
+}
+
+pub struct DataDir {
+    pub store: Arc<SqliteStore>,
+    pub master: Arc<MasterKey>,
+}
+
+/// Opens (creating on first use) the data directory.
+pub async fn open(dir: &Path) -> Result<DataDir> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let db = dir.join(DB_FILE);
+    ensure_private_file(&db)?;
+    let store = SqliteStore::open(&db)
+        .await
+        .with_context(|| format!("cannot open database {}", db.display()))?;
+    Ok(DataDir {
+        store: Arc::new(store),
+        master: Arc::new(master_key(dir)?),
+    })
+}

@@ -1,0 +1,126 @@
+//! `firekeeper serve`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use firekeeper_core::{Auth, AuthConfig, Mode, SystemClock};
+use firekeeper_server::AppState;
+use tokio::net::TcpListener;
+
+use crate::config::{FileConfig, Settings};
+use crate::datadir;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:9099]; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Behave as the Firebase Auth Emulator: unsigned tokens, any API key, `Bearer owner`.
+    #[arg(long)]
+    emulator: bool,
+    /// Log filter, e.g. `info` or `firekeeper=debug` [default: info].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+}
+
+impl ServeArgs {
+    pub fn apply(&self, file: &mut FileConfig) {
+        if let Some(l) = self.listen {
+            file.listen = Some(l);
+        }
+        if self.emulator {
+            file.emulator = Some(true);
+        }
+        if let Some(l) = &self.log {
+            file.log = Some(l.clone());
+        }
+    }
+}
+
+/// How often the server checks for due key rotations and keys changed by other processes.
+const KEY_TICK: Duration = Duration::from_secs(2);
+
+pub fn auth_config(settings: &Settings) -> AuthConfig {
+    let mode = if settings.emulator {
+        Mode::Emulator
+    } else {
+        Mode::Production
+    };
+    let mut cfg = AuthConfig::new(mode, settings.project.clone());
+    cfg.issuer_prefix = settings.issuer_prefix.clone();
+    cfg.hash_cost = settings.password_hash;
+    cfg.key_rotation_secs = settings.key_rotation_secs;
+    cfg
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+pub async fn run(settings: Settings) -> Result<()> {
+    let dd = datadir::open(&settings.data_dir).await?;
+    let cfg = auth_config(&settings);
+    let mode = cfg.mode;
+    let auth = Arc::new(
+        Auth::new(cfg, dd.store.clone(), Arc::new(SystemClock), dd.master.clone())
+            .await
+            .context("cannot initialise signing keys")?,
+    );
+    if mode == Mode::Production && auth.store().api_keys(Some(&settings.project)).await?.is_empty() {
+        let now = auth.clock().now_ms();
+        let key = firekeeper_core::credentials::create_api_key(auth.store(), &settings.project, now)
+            .await?;
+        tracing::info!(project = %settings.project, api_key = %key, "created the first API key");
+    }
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let mode_name = match mode {
+        Mode::Production => "production",
+        Mode::Emulator => "emulator",
+    };
+    tracing::info!(
+        "firekeeper listening on http://{addr} (mode: {mode_name}, project: {}, data: {})",
+        settings.project,
+        settings.data_dir.display()
+    );
+    let ticker = {
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(KEY_TICK);
+            loop {
+                every.tick().await;
+                if let Err(e) = auth.id_keys().tick().await {
+                    tracing::warn!(error = %e, "key upkeep failed");
+                }
+            }
+        })
+    };
+    let state = AppState {
+        auth,
+        max_body_bytes: settings.max_body_bytes,
+    };
+    firekeeper_server::serve(listener, state, shutdown_signal()).await?;
+    ticker.abort();
+    dd.store.close().await;
+    Ok(())
+}

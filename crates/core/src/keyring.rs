@@ -1,0 +1,286 @@
+//! Signing-key rotation. Each key is published *before* it signs (it waits as the "next" key
+//! for one rotation period) and stays published after it retires until every token it
+//! signed has expired. So a verifier that cached the key set for `max-age` seconds always
+//! holds the key of any token it is shown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use firekeeper_tokens::{PublicKey, SigningKey};
+use serde_json::{Map, Value};
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::secrets::MasterKey;
+use crate::store::{Store, StoredKey};
+
+pub const ID_TOKEN_KEYS: &str = "id_token";
+pub const SESSION_COOKIE_KEYS: &str = "session_cookie";
+
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    /// How long a key signs before the next one takes over.
+    pub rotation_secs: i64,
+    /// How long a retired key stays published: the longest token lifetime plus slack.
+    pub retention_secs: i64,
+}
+
+impl KeyPolicy {
+    pub fn id_tokens(rotation_secs: i64) -> Self {
+        Self {
+            rotation_secs,
+            retention_secs: 3600 + 300,
+        }
+    }
+}
+
+/// An immutable snapshot of one purpose's keys.
+#[derive(Debug)]
+pub struct KeySet {
+    pub active: Arc<SigningKey>,
+    published: Vec<(PublicKey, String)>,
+    by_kid: HashMap<String, PublicKey>,
+    /// When the set changes next (a scheduled activation), ms.
+    next_change_ms: i64,
+    version: String,
+}
+
+impl KeySet {
+    pub fn key(&self, kid: &str) -> Option<&PublicKey> {
+        self.by_kid.get(kid)
+    }
+
+    /// `{kid: certificate PEM}`, as Google's x509 endpoints.
+    pub fn x509_map(&self) -> Value {
+        let mut m = Map::new();
+        for (pk, cert) in &self.published {
+            m.insert(pk.kid.clone(), cert.clone().into());
+        }
+        Value::Object(m)
+    }
+
+    pub fn jwks(&self) -> Result<Value> {
+        let keys = self
+            .published
+            .iter()
+            .map(|(pk, _)| pk.jwk().map_err(Error::internal))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(serde_json::json!({ "keys": keys }))
+    }
+
+    /// Seconds a verifier may cache the set: never past the next activation.
+    pub fn max_age_secs(&self, now_ms: i64) -> i64 {
+        ((self.next_change_ms - now_ms) / 1000).clamp(0, 6 * 3600)
+    }
+}
+
+pub struct KeyRing {
+    purpose: &'static str,
+    policy: KeyPolicy,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    master: Arc<MasterKey>,
+    current: RwLock<Arc<KeySet>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("purpose", &self.purpose)
+            .finish()
+    }
+}
+
+async fn new_key(
+    store: &dyn Store,
+    master: &MasterKey,
+    purpose: &str,
+    now: i64,
+    activates_at: i64,
+) -> Result<()> {
+    let key = tokio::task::spawn_blocking(SigningKey::generate)
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)?;
+    store
+        .insert_signing_key(&StoredKey {
+            kid: key.kid().to_owned(),
+            purpose: purpose.to_owned(),
+            private_key: master.seal(key.pkcs8())?,
+            cert_pem: key.cert_pem().to_owned(),
+            created_at: now,
+            activates_at,
+            retired_at: None,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Brings the stored keys in line with the policy at `now`: an active key, a published next
+/// key, predecessors retired, long-expired keys deleted.
+pub async fn reconcile(
+    store: &dyn Store,
+    master: &MasterKey,
+    purpose: &str,
+    policy: KeyPolicy,
+    now: i64,
+) -> Result<()> {
+    let period = policy.rotation_secs * 1000;
+    loop {
+        let keys = store.signing_keys(purpose).await?;
+        let active = keys
+            .iter()
+            .filter(|k| k.activates_at <= now)
+            .max_by_key(|k| (k.activates_at, k.created_at));
+        let Some(active) = active else {
+            match keys.iter().min_by_key(|k| k.activates_at) {
+                // A next key exists but nothing is active (clock moved back, or a fresh
+                // store): bring the next key forward.
+                Some(next) => {
+                    store
+                        .update_signing_key_times(&next.kid, now, None)
+                        .await?
+                }
+                None => new_key(store, master, purpose, now, now).await?,
+            }
+            continue;
+        };
+        for old in keys.iter().filter(|k| k.kid != active.kid) {
+            if old.activates_at <= active.activates_at && old.retired_at.is_none() {
+                store
+                    .update_signing_key_times(&old.kid, old.activates_at, Some(active.activates_at))
+                    .await?;
+            }
+            if old
+                .retired_at
+                .is_some_and(|r| r + policy.retention_secs * 1000 < now)
+            {
+                store.delete_signing_key(&old.kid).await?;
+            }
+        }
+        if !keys.iter().any(|k| k.activates_at > now) {
+            // Overdue (the server was down): the next key starts now and another is queued.
+            let at = (active.activates_at + period).max(now);
+            new_key(store, master, purpose, now, at).await?;
+            if at <= now {
+                continue;
+            }
+        }
+        return Ok(());
+    }
+}
+
+/// Makes the queued next key sign from now on (it is already published) and queues another.
+pub async fn rotate_now(
+    store: &dyn Store,
+    master: &MasterKey,
+    purpose: &str,
+    policy: KeyPolicy,
+    now: i64,
+) -> Result<String> {
+    reconcile(store, master, purpose, policy, now).await?;
+    let keys = store.signing_keys(purpose).await?;
+    let next = keys
+        .iter()
+        .filter(|k| k.activates_at > now)
+        .min_by_key(|k| k.activates_at)
+        .ok_or_else(|| Error::internal("no queued key"))?;
+    store.update_signing_key_times(&next.kid, now, None).await?;
+    let kid = next.kid.clone();
+    // Later keys in the queue would otherwise fire before a full period has passed.
+    for later in keys.iter().filter(|k| k.activates_at > now && k.kid != kid) {
+        store.delete_signing_key(&later.kid).await?;
+    }
+    reconcile(store, master, purpose, policy, now + 1).await?;
+    Ok(kid)
+}
+
+async fn load(
+    store: &dyn Store,
+    master: &MasterKey,
+    purpose: &str,
+    now: i64,
+) -> Result<KeySet> {
+    let version = store.signing_keys_version(purpose).await?;
+    let keys = store.signing_keys(purpose).await?;
+    let active = keys
+        .iter()
+        .filter(|k| k.activates_at <= now)
+        .max_by_key(|k| (k.activates_at, k.created_at))
+        .ok_or_else(|| Error::internal("no active signing key"))?;
+    let pkcs8 = master.open(&active.private_key)?;
+    let signing = SigningKey::from_parts(&active.kid, &pkcs8, &active.cert_pem)
+        .map_err(Error::internal)?;
+    let mut published = Vec::new();
+    let mut by_kid = HashMap::new();
+    for k in &keys {
+        let pk = SigningKey::from_parts(&k.kid, &master.open(&k.private_key)?, &k.cert_pem)
+            .map_err(Error::internal)?
+            .public_key();
+        by_kid.insert(k.kid.clone(), pk.clone());
+        published.push((pk, k.cert_pem.clone()));
+    }
+    let next_change_ms = keys
+        .iter()
+        .map(|k| k.activates_at)
+        .filter(|&a| a > now)
+        .min()
+        .unwrap_or(now);
+    Ok(KeySet {
+        active: Arc::new(signing),
+        published,
+        by_kid,
+        next_change_ms,
+        version,
+    })
+}
+
+impl KeyRing {
+    pub async fn open(
+        purpose: &'static str,
+        policy: KeyPolicy,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: Arc<MasterKey>,
+    ) -> Result<Self> {
+        let now = clock.now_ms();
+        reconcile(&*store, &master, purpose, policy, now).await?;
+        let set = load(&*store, &master, purpose, now).await?;
+        Ok(Self {
+            purpose,
+            policy,
+            store,
+            clock,
+            master,
+            current: RwLock::new(Arc::new(set)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Periodic upkeep: rotate when due, and reload when another process (the CLI, another
+    /// instance) changed the keys.
+    pub async fn tick(&self) -> Result<()> {
+        let now = self.clock.now_ms();
+        let cur = self.current();
+        let due = cur.next_change_ms <= now;
+        if due {
+            reconcile(&*self.store, &self.master, self.purpose, self.policy, now).await?;
+        }
+        let version = self.store.signing_keys_version(self.purpose).await?;
+        if due || version != cur.version {
+            let set = load(&*self.store, &self.master, self.purpose, now).await?;
+            let mut guard = match self.current.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *guard = Arc::new(set);
+        }
+        Ok(())
+    }
+}

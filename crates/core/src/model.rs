@@ -1,0 +1,134 @@
+//! Stored shapes of the domain.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Where an account lives: a project, and optionally a tenant inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub project: String,
+    pub tenant: Option<String>,
+}
+
+impl Scope {
+    pub fn project(project: impl Into<String>) -> Self {
+        Self {
+            project: project.into(),
+            tenant: None,
+        }
+    }
+
+    /// The tenant as stored: the empty string for the project itself.
+    pub fn tenant_key(&self) -> &str {
+        self.tenant.as_deref().unwrap_or("")
+    }
+}
+
+/// A linked federated identity (`providerUserInfo` entries that are not derived).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProviderUserInfo {
+    pub provider_id: String,
+    pub raw_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federated_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen_name: Option<String>,
+}
+
+/// A user account, serialised as the stored document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Account {
+    pub local_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub email_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    pub disabled: bool,
+    /// PHC string (argon2id), or the reference emulator's `fakeHash:` form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_updated_at: Option<i64>,
+    /// Unix seconds; tokens issued before it are revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_since: Option<i64>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Kept in its own column, like `last_refresh_at`: sign-ins do not rewrite the document.
+    #[serde(skip)]
+    pub last_login_at: Option<i64>,
+    #[serde(skip)]
+    pub last_refresh_at: Option<i64>,
+    /// Serialised JSON object of custom claims.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_attributes: Option<String>,
+    pub custom_auth: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderUserInfo>,
+    pub email_link_signin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mfa_info: Vec<Value>,
+}
+
+impl Account {
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
+    }
+
+    /// Anonymous: no email, phone, password or linked provider.
+    pub fn is_anonymous(&self) -> bool {
+        self.email.is_none()
+            && self.phone_number.is_none()
+            && self.password_hash.is_none()
+            && self.providers.is_empty()
+    }
+
+    pub fn custom_claims(&self) -> Map<String, Value> {
+        self.custom_attributes
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// One sign-in session: the refresh-token family started by one sign-in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: String,
+    pub scope: Scope,
+    pub local_id: String,
+    /// SHA-256 of the current refresh token; the token itself is never stored.
+    pub refresh_hash: Vec<u8>,
+    pub provider: String,
+    /// Claims added at sign-in (custom-token `claims`, blocking `sessionClaims`).
+    pub extra_claims: Map<String, Value>,
+    /// Unix seconds of the sign-in (the `auth_time` claim).
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}

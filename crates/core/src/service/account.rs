@@ -1,0 +1,255 @@
+//! `accounts:lookup`, `accounts:update`, `accounts:delete` (§3.1).
+
+use serde_json::{json, Map, Value};
+
+use super::signup::{check_email, check_password, check_phone};
+use super::{object, Auth, Ctx, DeleteRequest, LookupRequest, UpdateRequest};
+use crate::claims::parse_custom_attributes;
+use crate::error::{Error, Result};
+use crate::model::Account;
+use crate::validate::canonical_email;
+use crate::wire::{provider_user_info, user_info};
+
+impl Auth {
+    pub async fn lookup(&self, ctx: &Ctx, req: LookupRequest) -> Result<Value> {
+        let view = self.hash_view(ctx.access.privileged);
+        let mut found: Vec<Account> = Vec::new();
+        if !ctx.access.privileged || req.id_token.is_some() {
+            let v = self.verify_id_token(ctx, req.id_token.as_deref()).await?;
+            found.push(v.account);
+        } else {
+            if !req.initial_email.is_empty() {
+                return Err(Error::NotImplemented(
+                    "Lookup by initialEmail is not implemented.".into(),
+                ));
+            }
+            let scope = ctx.scope();
+            let store = self.store();
+            for id in &req.local_id {
+                found.extend(store.get_account(&scope, id).await?);
+            }
+            for email in &req.email {
+                found.extend(store.account_by_email(&scope, &canonical_email(email)).await?);
+            }
+            for phone in &req.phone_number {
+                found.extend(store.account_by_phone(&scope, phone).await?);
+            }
+            for fed in &req.federated_user_id {
+                let (Some(p), Some(r)) = (&fed.provider_id, &fed.raw_id) else {
+                    continue;
+                };
+                let hit = match p.as_str() {
+                    "password" | "email" => store.account_by_email(&scope, &canonical_email(r)).await?,
+                    "phone" => store.account_by_phone(&scope, r).await?,
+                    _ => store.account_by_federated(&scope, p, r).await?,
+                };
+                found.extend(hit);
+            }
+            let mut seen = std::collections::HashSet::new();
+            found.retain(|a| seen.insert(a.local_id.clone()));
+        }
+        // A miss is a 200 without `users`: the Admin SDKs build their own not-found error.
+        let mut body = json!({"kind": "identitytoolkit#GetAccountInfoResponse"});
+        if !found.is_empty() {
+            body["users"] = found.iter().map(|a| user_info(a, view)).collect();
+        }
+        Ok(body)
+    }
+
+    pub async fn delete(&self, ctx: &Ctx, req: DeleteRequest) -> Result<Value> {
+        let scope = ctx.scope();
+        let local_id = if ctx.access.privileged && req.id_token.is_none() {
+            req.local_id
+                .filter(|l| !l.is_empty())
+                .ok_or(Error::code("MISSING_LOCAL_ID"))?
+        } else {
+            self.verify_id_token(ctx, req.id_token.as_deref())
+                .await?
+                .account
+                .local_id
+        };
+        if !self.store().delete_account(&scope, &local_id).await? {
+            return Err(Error::code("USER_NOT_FOUND"));
+        }
+        Ok(json!({"kind": "identitytoolkit#DeleteAccountResponse"}))
+    }
+
+    pub async fn update(&self, ctx: &Ctx, req: UpdateRequest) -> Result<Value> {
+        let privileged = ctx.access.privileged;
+        if req.provider.is_some() {
+            return Err(Error::NotImplemented("provider is not implemented yet.".into()));
+        }
+        if req.upgrade_to_federated_login.is_some() {
+            return Err(Error::NotImplemented(
+                "upgradeToFederatedLogin is not implemented yet.".into(),
+            ));
+        }
+        if req.oob_code.is_some() && req.id_token.is_none() && req.local_id.is_none() {
+            // No out-of-band codes are issued yet, so none can be valid.
+            return Err(Error::code("INVALID_OOB_CODE"));
+        }
+        let scope = ctx.scope();
+        let (mut acc, by_token, sign_in_provider) = if let Some(tok) = req.id_token.as_deref() {
+            let v = self.verify_id_token(ctx, Some(tok)).await?;
+            let provider = v.sign_in_provider().map(str::to_owned);
+            (v.account, true, provider)
+        } else if privileged {
+            let id = req
+                .local_id
+                .as_deref()
+                .filter(|l| !l.is_empty())
+                .ok_or(Error::code("MISSING_LOCAL_ID"))?;
+            (self.require_account(&scope, id).await?, false, None)
+        } else {
+            return Err(Error::detail(
+                "INVALID_REQ_TYPE",
+                "Unsupported request parameters.",
+            ));
+        };
+        if !privileged {
+            if req.custom_attributes.is_some()
+                || req.phone_number.is_some()
+                || req.email_verified.is_some()
+                || req.created_at.is_some()
+                || req.last_login_at.is_some()
+            {
+                return Err(Error::code("INSUFFICIENT_PERMISSION"));
+            }
+            if req.disable_user.is_some() {
+                return Err(Error::code("OPERATION_NOT_ALLOWED"));
+            }
+        }
+
+        let now = self.clock().now_ms();
+        let mut revoke = false;
+        let mut password_changed = false;
+
+        for attr in &req.delete_attribute {
+            match attr.as_str() {
+                "DISPLAY_NAME" => acc.display_name = None,
+                "PHOTO_URL" => acc.photo_url = None,
+                "PASSWORD" => acc.password_hash = None,
+                "EMAIL" => {
+                    acc.email = None;
+                    acc.email_verified = false;
+                    acc.email_link_signin = false;
+                }
+                other => {
+                    return Err(Error::NotImplemented(format!("deleteAttribute: {other}")));
+                }
+            }
+        }
+        for provider in &req.delete_provider {
+            match provider.as_str() {
+                "password" => {
+                    acc.email = None;
+                    acc.email_verified = false;
+                    acc.password_hash = None;
+                    acc.email_link_signin = false;
+                }
+                "phone" => acc.phone_number = None,
+                other => acc.providers.retain(|p| p.provider_id != other),
+            }
+        }
+        if let Some(email) = &req.email {
+            let email = check_email(email)?;
+            if acc.email.as_deref() != Some(email.as_str()) {
+                if acc.initial_email.is_none() && !acc.is_anonymous() {
+                    acc.initial_email = acc.email.clone();
+                }
+                acc.email = Some(email);
+                acc.email_verified = false;
+                revoke = true;
+            }
+        }
+        if let Some(password) = &req.password {
+            check_password(password)?;
+            acc.password_hash = Some(self.hash_password(password).await?);
+            acc.password_updated_at = Some(now);
+            revoke = true;
+            password_changed = true;
+        }
+        if let Some(name) = &req.display_name {
+            acc.display_name = Some(name.clone());
+        }
+        if let Some(url) = &req.photo_url {
+            acc.photo_url = Some(url.clone());
+        }
+        if let Some(link) = &req.link_provider_user_info {
+            if link.provider_id.is_empty() {
+                return Err(Error::code("MISSING_PROVIDER_ID"));
+            }
+            if link.raw_id.is_empty() {
+                return Err(Error::code("MISSING_RAW_ID"));
+            }
+            acc.providers.retain(|p| p.provider_id != link.provider_id);
+            acc.providers.push(link.clone());
+        }
+        if privileged {
+            if let Some(phone) = &req.phone_number {
+                if phone.is_empty() {
+                    acc.phone_number = None;
+                } else {
+                    check_phone(phone)?;
+                    acc.phone_number = Some(phone.clone());
+                }
+            }
+            if let Some(v) = req.email_verified {
+                acc.email_verified = v;
+            }
+            if let Some(d) = req.disable_user {
+                acc.disabled = d;
+            }
+            if let Some(text) = &req.custom_attributes {
+                acc.custom_attributes = Some(parse_custom_attributes(text)?);
+            }
+            if let Some(t) = req.created_at {
+                acc.created_at = t;
+            }
+            if let Some(t) = req.last_login_at {
+                acc.last_login_at = Some(t);
+            }
+            if let Some(mfa) = &req.mfa {
+                acc.mfa_info = mfa.enrollments.iter().cloned().map(Value::Object).collect();
+            }
+        }
+        if revoke || req.valid_since.is_some() {
+            acc.valid_since = Some(now.div_euclid(1000));
+        }
+        if privileged {
+            // The Admin SDKs' revokeRefreshTokens sends the client's clock: store it as given.
+            if let Some(v) = req.valid_since {
+                acc.valid_since = Some(v);
+            }
+        }
+        self.store().update_account(&scope, &acc).await?;
+
+        let mut body = object(json!({
+            "kind": "identitytoolkit#SetAccountInfoResponse",
+            "localId": acc.local_id,
+            "email": acc.email,
+            "emailVerified": acc.email_verified,
+            "displayName": acc.display_name,
+            "photoUrl": acc.photo_url,
+            "providerUserInfo": provider_user_info(&acc),
+        }));
+        if acc.password_hash.is_some() {
+            body["passwordHash"] = crate::wire::REDACTED_HASH.into();
+        }
+        // The changing device keeps working: fresh tokens from a new sign-in now, so every
+        // Admin SDK's revocation check (iat or auth_time) accepts them.
+        let moved = revoke || req.valid_since.is_some();
+        if by_token && moved {
+            let provider = if password_changed {
+                "password".to_owned()
+            } else {
+                sign_in_provider.unwrap_or_else(|| "password".to_owned())
+            };
+            let tokens = self
+                .start_session(ctx, &acc, &provider, Map::new(), false)
+                .await?;
+            tokens.put_into(&mut body);
+        }
+        Ok(body)
+    }
+}

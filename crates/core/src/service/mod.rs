@@ -1,0 +1,204 @@
+//! The account services. Each public method is one Identity Toolkit operation; request and
+//! response shapes are the wire contract's, so the HTTP layer only authenticates, parses and
+//! renders.
+
+mod account;
+mod admin;
+mod custom_token;
+mod requests;
+mod signin;
+mod signup;
+mod tokens;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+pub use requests::*;
+pub use tokens::VerifiedIdToken;
+
+use crate::access::Access;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::keyring::{KeyPolicy, KeyRing, ID_TOKEN_KEYS};
+use crate::model::{Account, Scope};
+use crate::password::{HashCost, Hasher};
+use crate::secrets::MasterKey;
+use crate::store::Store;
+use crate::wire::HashView;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// RS256 tokens, API keys and admin tokens checked.
+    Production,
+    /// A drop-in for the Firebase Auth Emulator: unsigned tokens, any key, `Bearer owner`.
+    Emulator,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub mode: Mode,
+    pub default_project: String,
+    /// ID-token issuer is this prefix plus the project id.
+    pub issuer_prefix: String,
+    pub hash_cost: HashCost,
+    pub key_rotation_secs: i64,
+}
+
+impl AuthConfig {
+    pub fn new(mode: Mode, default_project: impl Into<String>) -> Self {
+        Self {
+            mode,
+            default_project: default_project.into(),
+            issuer_prefix: "https://securetoken.google.com/".to_owned(),
+            hash_cost: HashCost::default(),
+            key_rotation_secs: 6 * 3600,
+        }
+    }
+}
+
+/// The request context every operation receives.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub access: Access,
+    /// Tenant from the path, if any.
+    pub tenant: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Ctx {
+    pub fn scope(&self) -> Scope {
+        Scope {
+            project: self.access.project.clone(),
+            tenant: self.tenant.clone(),
+        }
+    }
+}
+
+pub const ID_TOKEN_LIFETIME_SECS: i64 = 3600;
+
+pub struct Auth {
+    config: AuthConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Hasher,
+    id_keys: KeyRing,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").field("mode", &self.config.mode).finish()
+    }
+}
+
+impl Auth {
+    pub async fn new(
+        config: AuthConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: Arc<MasterKey>,
+    ) -> Result<Self> {
+        let hasher = Hasher::new(config.hash_cost, config.mode == Mode::Emulator)?;
+        let id_keys = KeyRing::open(
+            ID_TOKEN_KEYS,
+            KeyPolicy::id_tokens(config.key_rotation_secs),
+            store.clone(),
+            clock.clone(),
+            master,
+        )
+        .await?;
+        Ok(Self {
+            config,
+            store,
+            clock,
+            hasher,
+            id_keys,
+        })
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    pub fn id_keys(&self) -> &KeyRing {
+        &self.id_keys
+    }
+
+    pub fn issuer(&self, project: &str) -> String {
+        format!("{}{}", self.config.issuer_prefix, project)
+    }
+
+    /// A stable 12-digit project number derived from the id (clients echo it only).
+    pub fn project_number(&self, project: &str) -> String {
+        if self.config.mode == Mode::Emulator {
+            return "12345".to_owned();
+        }
+        let h = crate::secrets::sha256(project.as_bytes());
+        let n = u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+        format!("{}", 100_000_000_000 + n % 900_000_000_000)
+    }
+
+    fn hash_view(&self, privileged: bool) -> HashView {
+        if privileged || self.config.mode == Mode::Emulator {
+            HashView::Full
+        } else {
+            HashView::Redacted
+        }
+    }
+
+    /// Hashes on the blocking pool so argon2 never stalls the async workers.
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String> {
+        let hasher = self.hasher.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(Error::internal)?
+    }
+
+    pub(crate) async fn verify_password(&self, password: &str, stored: &str) -> Result<bool> {
+        let hasher = self.hasher.clone();
+        let (password, stored) = (password.to_owned(), stored.to_owned());
+        tokio::task::spawn_blocking(move || hasher.verify(&password, &stored))
+            .await
+            .map_err(Error::internal)
+    }
+
+    pub(crate) async fn require_account(&self, scope: &Scope, local_id: &str) -> Result<Account> {
+        self.store
+            .get_account(scope, local_id)
+            .await?
+            .ok_or(Error::code("USER_NOT_FOUND"))
+    }
+
+    /// Whether unknown emails and wrong passwords share one error (email enumeration
+    /// protection): on by default in production, off in emulator mode, as Firebase.
+    pub(crate) async fn improved_email_privacy(&self, project: &str) -> Result<bool> {
+        let config = self.store.project_config(project).await?;
+        let set = config
+            .as_ref()
+            .and_then(|c| c.pointer("/emailPrivacyConfig/enableImprovedEmailPrivacy"))
+            .and_then(Value::as_bool);
+        Ok(set.unwrap_or(self.config.mode == Mode::Production))
+    }
+}
+
+/// Drops `null` members, so absent values are omitted rather than sent as null.
+pub(crate) fn object(value: Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .collect::<Map<String, Value>>(),
+        ),
+        other => other,
+    }
+}

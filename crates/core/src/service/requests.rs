@@ -1,0 +1,192 @@
+//! Request bodies of the operations, after the server's normalisation (camelCase keys).
+//! Unknown fields are ignored: the SDKs add fields over time.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::model::ProviderUserInfo;
+
+/// Fields the schema types as int64-as-string: accept a JSON string or number (the Node Admin
+/// SDK sends `validSince` as a number).
+fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Int(i)) => Ok(Some(i)),
+        Some(Raw::Float(f)) if f.is_finite() => Ok(Some(f as i64)),
+        Some(Raw::Float(_)) => Err(serde::de::Error::custom("must be an integer")),
+        Some(Raw::Text(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("must be an integer")),
+    }
+}
+
+/// `localId` and friends may be one string or a list in lookups.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Raw>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Raw::One(s)) => vec![s],
+        Some(Raw::Many(v)) => v,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SignUpRequest {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub display_name: Option<String>,
+    pub id_token: Option<String>,
+    pub tenant_id: Option<String>,
+    pub local_id: Option<String>,
+    pub photo_url: Option<String>,
+    pub email_verified: Option<bool>,
+    pub phone_number: Option<String>,
+    pub disabled: Option<bool>,
+    pub mfa_info: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SignInWithPasswordRequest {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub tenant_id: Option<String>,
+    pub captcha_response: Option<String>,
+    pub captcha_challenge: Option<String>,
+    pub id_token: Option<String>,
+    pub pending_id_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SignInWithCustomTokenRequest {
+    pub token: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FederatedUserId {
+    pub provider_id: Option<String>,
+    pub raw_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LookupRequest {
+    pub id_token: Option<String>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub local_id: Vec<String>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub email: Vec<String>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub phone_number: Vec<String>,
+    pub federated_user_id: Vec<FederatedUserId>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub initial_email: Vec<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UpdateRequest {
+    pub id_token: Option<String>,
+    pub oob_code: Option<String>,
+    pub local_id: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub display_name: Option<String>,
+    pub photo_url: Option<String>,
+    pub phone_number: Option<String>,
+    pub email_verified: Option<bool>,
+    pub disable_user: Option<bool>,
+    pub custom_attributes: Option<String>,
+    #[serde(deserialize_with = "int_or_string")]
+    pub valid_since: Option<i64>,
+    #[serde(deserialize_with = "int_or_string")]
+    pub created_at: Option<i64>,
+    #[serde(deserialize_with = "int_or_string")]
+    pub last_login_at: Option<i64>,
+    pub delete_attribute: Vec<String>,
+    pub delete_provider: Vec<String>,
+    pub link_provider_user_info: Option<ProviderUserInfo>,
+    pub mfa: Option<MfaUpdate>,
+    pub tenant_id: Option<String>,
+    pub provider: Option<Value>,
+    pub upgrade_to_federated_login: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MfaUpdate {
+    pub enrollments: Vec<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeleteRequest {
+    pub id_token: Option<String>,
+    pub local_id: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BatchDeleteRequest {
+    pub local_ids: Vec<String>,
+    pub force: bool,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BatchGetRequest {
+    #[serde(deserialize_with = "int_or_string")]
+    pub max_results: Option<i64>,
+    pub next_page_token: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QueryRequest {
+    pub return_user_info: Option<bool>,
+    #[serde(deserialize_with = "int_or_string")]
+    pub limit: Option<i64>,
+    #[serde(deserialize_with = "int_or_string")]
+    pub offset: Option<i64>,
+    pub sort_by: Option<String>,
+    pub order: Option<String>,
+    pub expression: Vec<QueryExpression>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct QueryExpression {
+    pub email: Option<String>,
+    pub user_id: Option<String>,
+    pub phone_number: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RefreshRequest {
+    pub grant_type: Option<String>,
+    pub refresh_token: Option<String>,
+}

@@ -1,0 +1,67 @@
+//! `accounts:signInWithPassword` (§3.1).
+
+use serde_json::{json, Map, Value};
+
+use super::signup::check_email;
+use super::{object, Auth, Ctx, SignInWithPasswordRequest};
+use crate::error::{Error, Result};
+
+impl Auth {
+    pub async fn sign_in_with_password(
+        &self,
+        ctx: &Ctx,
+        req: SignInWithPasswordRequest,
+    ) -> Result<Value> {
+        if req.captcha_response.is_some() || req.captcha_challenge.is_some() {
+            return Err(Error::NotImplemented("captcha unimplemented".into()));
+        }
+        if req.id_token.is_some() || req.pending_id_token.is_some() {
+            return Err(Error::NotImplemented(
+                "idToken / pendingIdToken is no longer in use and unsupported.".into(),
+            ));
+        }
+        let email = req.email.as_deref().ok_or(Error::code("MISSING_EMAIL"))?;
+        let email = check_email(email)?;
+        let password = req
+            .password
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .ok_or(Error::code("MISSING_PASSWORD"))?;
+        let private = self.improved_email_privacy(&ctx.access.project).await?;
+        let wrong = |code| {
+            if private {
+                Error::code("INVALID_LOGIN_CREDENTIALS")
+            } else {
+                Error::code(code)
+            }
+        };
+        let scope = ctx.scope();
+        let acc = self
+            .store()
+            .account_by_email(&scope, &email)
+            .await?
+            .ok_or_else(|| wrong("EMAIL_NOT_FOUND"))?;
+        if acc.disabled {
+            return Err(Error::code("USER_DISABLED"));
+        }
+        let ok = match &acc.password_hash {
+            Some(stored) => self.verify_password(password, stored).await?,
+            None => false,
+        };
+        if !ok {
+            return Err(wrong("INVALID_PASSWORD"));
+        }
+        let tokens = self
+            .start_session(ctx, &acc, "password", Map::new(), true)
+            .await?;
+        let mut body = object(json!({
+            "kind": "identitytoolkit#VerifyPasswordResponse",
+            "registered": true,
+            "localId": acc.local_id,
+            "email": acc.email,
+            "displayName": acc.display_name.clone().unwrap_or_default(),
+        }));
+        tokens.put_into(&mut body);
+        Ok(body)
+    }
+}

@@ -1,0 +1,160 @@
+//! `accounts:signUp` (§3.1): password and anonymous sign-up, anonymous upgrade, admin create.
+
+use serde_json::{json, Map, Value};
+
+use super::{object, Auth, Ctx, SignUpRequest};
+use crate::error::{Error, Result};
+use crate::model::Account;
+use crate::secrets::new_local_id;
+use crate::validate::{canonical_email, is_valid_email, is_valid_local_id, is_valid_phone};
+
+pub(crate) const MIN_PASSWORD_CHARS: usize = 6;
+
+pub(crate) fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Error::detail(
+            "WEAK_PASSWORD",
+            "Password should be at least 6 characters",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_email(email: &str) -> Result<String> {
+    if !is_valid_email(email.trim()) {
+        return Err(Error::code("INVALID_EMAIL"));
+    }
+    Ok(canonical_email(email))
+}
+
+pub(crate) fn check_phone(phone: &str) -> Result<()> {
+    if !is_valid_phone(phone) {
+        return Err(Error::detail("INVALID_PHONE_NUMBER", "Invalid format."));
+    }
+    Ok(())
+}
+
+impl Auth {
+    pub async fn sign_up(&self, ctx: &Ctx, req: SignUpRequest) -> Result<Value> {
+        let privileged = ctx.access.privileged;
+        if req.local_id.is_some() && (!privileged || req.id_token.is_some()) {
+            return Err(Error::detail("UNEXPECTED_PARAMETER", "User ID"));
+        }
+        if privileged && req.id_token.is_none() {
+            return self.admin_create(ctx, req).await;
+        }
+        if let Some(id_token) = req.id_token.as_deref() {
+            return self.link_password(ctx, id_token, &req).await;
+        }
+        match (&req.email, &req.password) {
+            (Some(_), None) => return Err(Error::code("MISSING_PASSWORD")),
+            (None, Some(_)) => return Err(Error::code("MISSING_EMAIL")),
+            _ => {}
+        }
+        let now = self.clock().now_ms();
+        let mut acc = Account {
+            local_id: new_local_id()?,
+            display_name: req.display_name.clone(),
+            created_at: now,
+            last_login_at: Some(now),
+            tenant_id: ctx.tenant.clone(),
+            ..Default::default()
+        };
+        let provider = if let (Some(email), Some(password)) = (&req.email, &req.password) {
+            let email = check_email(email)?;
+            check_password(password)?;
+            acc.email = Some(email);
+            acc.password_hash = Some(self.hash_password(password).await?);
+            acc.password_updated_at = Some(now);
+            acc.valid_since = Some(now.div_euclid(1000));
+            "password"
+        } else {
+            "anonymous"
+        };
+        self.store().create_account(&ctx.scope(), &acc).await?;
+        let tokens = self
+            .start_session(ctx, &acc, provider, Map::new(), false)
+            .await?;
+        let mut body = object(json!({
+            "kind": "identitytoolkit#SignupNewUserResponse",
+            "localId": acc.local_id,
+            "email": acc.email,
+            "displayName": acc.display_name,
+        }));
+        tokens.put_into(&mut body);
+        Ok(body)
+    }
+
+    /// Email and password added to the signed-in (usually anonymous) user.
+    async fn link_password(&self, ctx: &Ctx, id_token: &str, req: &SignUpRequest) -> Result<Value> {
+        let verified = self.verify_id_token(ctx, Some(id_token)).await?;
+        let mut acc = verified.account;
+        let email = req.email.as_deref().ok_or(Error::code("MISSING_EMAIL"))?;
+        let password = req.password.as_deref().ok_or(Error::code("MISSING_PASSWORD"))?;
+        let email = check_email(email)?;
+        check_password(password)?;
+        let now = self.clock().now_ms();
+        acc.email = Some(email);
+        acc.email_verified = false;
+        acc.password_hash = Some(self.hash_password(password).await?);
+        acc.password_updated_at = Some(now);
+        if let Some(name) = &req.display_name {
+            acc.display_name = Some(name.clone());
+        }
+        self.store().update_account(&ctx.scope(), &acc).await?;
+        let tokens = self
+            .start_session(ctx, &acc, "password", Map::new(), true)
+            .await?;
+        let mut body = object(json!({
+            "kind": "identitytoolkit#SignupNewUserResponse",
+            "localId": acc.local_id,
+            "email": acc.email,
+            "displayName": acc.display_name,
+        }));
+        tokens.put_into(&mut body);
+        Ok(body)
+    }
+
+    async fn admin_create(&self, ctx: &Ctx, req: SignUpRequest) -> Result<Value> {
+        let local_id = match req.local_id {
+            Some(id) if !is_valid_local_id(&id) => {
+                return Err(Error::detail("INVALID_LOCAL_ID", "User ID must be 1 to 128 characters."))
+            }
+            Some(id) => id,
+            None => new_local_id()?,
+        };
+        if let Some(phone) = &req.phone_number {
+            check_phone(phone)?;
+        }
+        let email = req.email.as_deref().map(check_email).transpose()?;
+        if let Some(p) = &req.password {
+            check_password(p)?;
+        }
+        let now = self.clock().now_ms();
+        let mut acc = Account {
+            local_id,
+            email,
+            email_verified: req.email_verified.unwrap_or(false),
+            display_name: req.display_name,
+            photo_url: req.photo_url,
+            phone_number: req.phone_number,
+            disabled: req.disabled.unwrap_or(false),
+            created_at: now,
+            valid_since: Some(now.div_euclid(1000)),
+            tenant_id: ctx.tenant.clone(),
+            mfa_info: req.mfa_info.unwrap_or_default(),
+            ..Default::default()
+        };
+        if let Some(p) = &req.password {
+            acc.password_hash = Some(self.hash_password(p).await?);
+            acc.password_updated_at = Some(now);
+        }
+        self.store().create_account(&ctx.scope(), &acc).await?;
+        Ok(object(json!({
+            "kind": "identitytoolkit#SignupNewUserResponse",
+            "localId": acc.local_id,
+            "email": acc.email,
+            "displayName": acc.display_name,
+        })))
+    }
+}

@@ -1,0 +1,285 @@
+//! ID tokens, sign-in sessions and refresh (§4.1–4.3).
+
+use serde_json::{json, Map, Value};
+
+use super::{object, Auth, Ctx, Mode, ID_TOKEN_LIFETIME_SECS};
+use crate::error::{Error, Result};
+use crate::model::{Account, Scope, Session};
+use crate::secrets::{new_secret, random_alnum, sha256};
+use crate::service::RefreshRequest;
+
+/// What a sign-in hands back to the client.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub id_token: String,
+    pub refresh_token: String,
+}
+
+impl IssuedTokens {
+    /// Adds `idToken`, `refreshToken`, `expiresIn` to a response object.
+    pub fn put_into(&self, body: &mut Value) {
+        if let Value::Object(m) = body {
+            m.insert("idToken".into(), self.id_token.clone().into());
+            m.insert("refreshToken".into(), self.refresh_token.clone().into());
+            m.insert(
+                "expiresIn".into(),
+                ID_TOKEN_LIFETIME_SECS.to_string().into(),
+            );
+        }
+    }
+}
+
+/// A checked ID token and the account it names.
+#[derive(Debug, Clone)]
+pub struct VerifiedIdToken {
+    pub claims: Map<String, Value>,
+    pub account: Account,
+}
+
+impl VerifiedIdToken {
+    pub fn sign_in_provider(&self) -> Option<&str> {
+        self.claims
+            .get("firebase")
+            .and_then(|f| f.get("sign_in_provider"))
+            .and_then(Value::as_str)
+    }
+}
+
+fn identities(acc: &Account) -> Map<String, Value> {
+    let mut ids = Map::new();
+    if let Some(email) = &acc.email {
+        ids.insert("email".into(), json!([email]));
+    }
+    if let Some(phone) = &acc.phone_number {
+        ids.insert("phone".into(), json!([phone]));
+    }
+    for p in &acc.providers {
+        let entry = ids
+            .entry(p.provider_id.clone())
+            .or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(p.raw_id.clone().into());
+        }
+    }
+    ids
+}
+
+impl Auth {
+    /// The claims of an ID token, in the emulator's order so custom and extra claims can
+    /// never override reserved ones.
+    fn id_token_claims(
+        &self,
+        scope: &Scope,
+        acc: &Account,
+        session: &Session,
+        now_s: i64,
+    ) -> Map<String, Value> {
+        let mut c = Map::new();
+        if let Some(n) = &acc.display_name {
+            c.insert("name".into(), n.clone().into());
+        }
+        if let Some(p) = &acc.photo_url {
+            c.insert("picture".into(), p.clone().into());
+        }
+        c.extend(acc.custom_claims());
+        c.extend(session.extra_claims.clone());
+        for reserved in [
+            "email",
+            "email_verified",
+            "phone_number",
+            "provider_id",
+            "auth_time",
+            "user_id",
+            "firebase",
+            "iat",
+            "exp",
+            "aud",
+            "iss",
+            "sub",
+        ] {
+            c.shift_remove(reserved);
+        }
+        if let Some(e) = &acc.email {
+            c.insert("email".into(), e.clone().into());
+            c.insert("email_verified".into(), acc.email_verified.into());
+        }
+        if let Some(p) = &acc.phone_number {
+            c.insert("phone_number".into(), p.clone().into());
+        }
+        if session.provider == "anonymous" {
+            c.insert("provider_id".into(), "anonymous".into());
+        }
+        c.insert("auth_time".into(), session.auth_time.into());
+        c.insert("user_id".into(), acc.local_id.clone().into());
+        let mut firebase = Map::new();
+        firebase.insert("identities".into(), Value::Object(identities(acc)));
+        firebase.insert("sign_in_provider".into(), session.provider.clone().into());
+        if let Some(t) = &scope.tenant {
+            firebase.insert("tenant".into(), t.clone().into());
+        }
+        c.insert("firebase".into(), Value::Object(firebase));
+        c.insert("iat".into(), now_s.into());
+        c.insert("exp".into(), (now_s + ID_TOKEN_LIFETIME_SECS).into());
+        c.insert("aud".into(), scope.project.clone().into());
+        c.insert("iss".into(), self.issuer(&scope.project).into());
+        c.insert("sub".into(), acc.local_id.clone().into());
+        c
+    }
+
+    fn encode(&self, claims: &Map<String, Value>) -> Result<String> {
+        match self.config().mode {
+            Mode::Emulator => Ok(firekeeper_tokens::jws::encode_unsigned(claims)),
+            Mode::Production => {
+                let keys = self.id_keys().current();
+                firekeeper_tokens::jws::sign_rs256(&keys.active, claims).map_err(Error::internal)
+            }
+        }
+    }
+
+    pub(crate) fn mint_id_token(
+        &self,
+        scope: &Scope,
+        acc: &Account,
+        session: &Session,
+    ) -> Result<String> {
+        let now_s = self.clock().now_secs();
+        self.encode(&self.id_token_claims(scope, acc, session, now_s))
+    }
+
+    /// Starts a sign-in session (a new refresh token) and mints its first ID token.
+    /// `login` also records the sign-in time on the account.
+    pub(crate) async fn start_session(
+        &self,
+        ctx: &Ctx,
+        acc: &Account,
+        provider: &str,
+        extra_claims: Map<String, Value>,
+        login: bool,
+    ) -> Result<IssuedTokens> {
+        let now = self.clock().now_ms();
+        let refresh_token = new_secret()?;
+        let session = Session {
+            id: random_alnum(20)?,
+            scope: ctx.scope(),
+            local_id: acc.local_id.clone(),
+            refresh_hash: sha256(refresh_token.as_bytes()),
+            provider: provider.to_owned(),
+            extra_claims,
+            auth_time: now.div_euclid(1000),
+            created_at: now,
+            last_used_at: now,
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+        };
+        self.store()
+            .start_session(&session, login.then_some(now))
+            .await?;
+        let mut acc = acc.clone();
+        if login {
+            acc.last_login_at = Some(now);
+        }
+        let id_token = self.mint_id_token(&session.scope, &acc, &session)?;
+        Ok(IssuedTokens {
+            id_token,
+            refresh_token,
+        })
+    }
+
+    /// `POST /v1/token` (grant_type=refresh_token).
+    pub async fn refresh(&self, ctx: &Ctx, req: RefreshRequest) -> Result<Value> {
+        let grant = req.grant_type.ok_or(Error::code("MISSING_GRANT_TYPE"))?;
+        if grant != "refresh_token" {
+            return Err(Error::code("INVALID_GRANT_TYPE"));
+        }
+        let token = req
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::code("MISSING_REFRESH_TOKEN"))?;
+        let session = self
+            .store()
+            .session_by_refresh_hash(&sha256(token.as_bytes()))
+            .await?
+            .ok_or(Error::code("INVALID_REFRESH_TOKEN"))?;
+        if session.scope.project != ctx.access.project {
+            return Err(Error::code("PROJECT_NUMBER_MISMATCH"));
+        }
+        if let Some(t) = &ctx.tenant {
+            if session.scope.tenant.as_ref() != Some(t) {
+                return Err(Error::code("TENANT_ID_MISMATCH"));
+            }
+        }
+        let acc = self.require_account(&session.scope, &session.local_id).await?;
+        if acc.disabled {
+            return Err(Error::code("USER_DISABLED"));
+        }
+        // A credential change or an admin revoke moved validSince past this sign-in.
+        if acc.valid_since.is_some_and(|v| session.auth_time < v) {
+            return Err(Error::code("TOKEN_EXPIRED"));
+        }
+        let now = self.clock().now_ms();
+        self.store().record_refresh(&session, now).await?;
+        let id_token = self.mint_id_token(&session.scope, &acc, &session)?;
+        Ok(object(json!({
+            "access_token": id_token,
+            "expires_in": ID_TOKEN_LIFETIME_SECS.to_string(),
+            "token_type": "Bearer",
+            "refresh_token": token,
+            "id_token": id_token,
+            "user_id": acc.local_id,
+            "project_id": self.project_number(&session.scope.project),
+        })))
+    }
+
+    /// The checks every idToken-bearing call makes (§4.2).
+    pub async fn verify_id_token(&self, ctx: &Ctx, token: Option<&str>) -> Result<VerifiedIdToken> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::code("MISSING_ID_TOKEN"))?;
+        let invalid = || Error::code("INVALID_ID_TOKEN");
+        let decoded = firekeeper_tokens::jws::decode(token).map_err(|_| invalid())?;
+        let claims = decoded.payload.clone();
+        let project = &ctx.access.project;
+        if self.config().mode == Mode::Production {
+            let keys = self.id_keys().current();
+            let key = decoded.kid().and_then(|k| keys.key(k)).ok_or_else(invalid)?;
+            decoded.verify_rs256(key).map_err(|_| invalid())?;
+            let now = self.clock().now_secs();
+            let claim_str = |k: &str| claims.get(k).and_then(Value::as_str);
+            if claim_str("aud") != Some(project.as_str())
+                || claim_str("iss") != Some(self.issuer(project).as_str())
+                || !claims.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now)
+            {
+                return Err(invalid());
+            }
+        }
+        let token_tenant = claims
+            .get("firebase")
+            .and_then(|f| f.get("tenant"))
+            .and_then(Value::as_str);
+        match (token_tenant, ctx.tenant.as_deref()) {
+            (Some(_), None) => {
+                return Err(Error::detail(
+                    "INVALID_ID_TOKEN",
+                    "Parsed token that belongs to tenant in a non-tenant project.",
+                ))
+            }
+            (a, Some(b)) if a != Some(b) => return Err(Error::code("TENANT_ID_MISMATCH")),
+            _ => {}
+        }
+        let uid = claims
+            .get("user_id")
+            .or_else(|| claims.get("sub"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(invalid)?;
+        let account = self.require_account(&ctx.scope(), uid).await?;
+        let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+        if account.valid_since.is_some_and(|v| iat < v) {
+            return Err(Error::code("TOKEN_EXPIRED"));
+        }
+        if account.disabled {
+            return Err(Error::code("USER_DISABLED"));
+        }
+        Ok(VerifiedIdToken { claims, account })
+    }
+}

@@ -1,0 +1,42 @@
+//! The HTTP face of Firekeeper: axum routers per API family. Handlers authenticate, parse
+//! and render; every decision is made in `firekeeper_core`.
+
+mod cors;
+mod error;
+mod request;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use firekeeper_core::Auth;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<Auth>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    routes::router(state).layer(axum::middleware::from_fn(cors::cors))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

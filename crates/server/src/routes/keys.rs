@@ -1,0 +1,78 @@
+//! Public keys for ID tokens: the x509 PEM map and JWKS at Google's paths, and OpenID
+//! discovery for the issuer (§4.7). `max-age` never outlives the next key activation.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use firekeeper_core::keyring::KeySet;
+use serde_json::{json, Value};
+
+use crate::error::{json_response, ApiError};
+use crate::AppState;
+
+const X509_PATH: &str = "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com";
+const JWKS_PATH: &str = "/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(X509_PATH, get(x509))
+        .route(JWKS_PATH, get(jwks))
+        .route(
+            "/securetoken.google.com/{project}/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route("/{project}/.well-known/openid-configuration", get(discovery))
+}
+
+fn cached(state: &AppState, body: &Value, keys: &KeySet) -> Response {
+    let max_age = keys.max_age_secs(state.auth.clock().now_ms());
+    let mut res = json_response(StatusCode::OK, body);
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        res.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    res
+}
+
+async fn x509(State(state): State<AppState>) -> Response {
+    let keys = state.auth.id_keys().current();
+    cached(&state, &keys.x509_map(), &keys)
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let keys = state.auth.id_keys().current();
+    match keys.jwks() {
+        Ok(body) => cached(&state, &body, &keys),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// The base URL clients used to reach us (honours a reverse proxy's forwarded proto).
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+async fn discovery(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let base = base_url(&headers);
+    let body = json!({
+        "issuer": state.auth.issuer(&project),
+        "jwks_uri": format!("{base}{JWKS_PATH}"),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    json_response(StatusCode::OK, &body)
+}

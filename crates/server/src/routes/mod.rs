@@ -1,0 +1,70 @@
+//! Route table. Identity Toolkit paths are dispatched by [`identity_toolkit`] itself:
+//! segments such as `projects/{p}:createSessionCookie` mix a parameter and a literal.
+
+mod emulator;
+mod identity_toolkit;
+mod keys;
+mod secure_token;
+
+use axum::body::Body;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use firekeeper_core::service::Ctx;
+use firekeeper_core::Error;
+
+use crate::error::ApiError;
+use crate::request::Incoming;
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(emulator::status))
+        .route(
+            "/identitytoolkit.googleapis.com/{*rest}",
+            any(identity_toolkit::handle),
+        )
+        .route(
+            "/www.googleapis.com/identitytoolkit/v3/relyingparty/{name}",
+            any(identity_toolkit::legacy),
+        )
+        .route("/securetoken.googleapis.com/v1/token", any(secure_token::token))
+        .merge(keys::routes())
+        .nest("/emulator/v1", emulator::routes())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    ApiError(Error::NotFound).into_response()
+}
+
+/// Reads the request, runs `op` on it, and renders the answer or the error envelope.
+pub(crate) async fn run<F, Fut>(state: &AppState, req: Request<Body>, op: F) -> Response
+where
+    F: FnOnce(Incoming) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, Error>>,
+{
+    let incoming = match Incoming::read(req, state.max_body_bytes).await {
+        Ok(i) => i,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    match op(incoming).await {
+        Ok(body) => crate::error::json_response(axum::http::StatusCode::OK, &body),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+pub(crate) fn ctx(
+    access: firekeeper_core::access::Access,
+    tenant: Option<String>,
+    inc: &Incoming,
+) -> Ctx {
+    Ctx {
+        access,
+        tenant,
+        ip: inc.ip(),
+        user_agent: inc.user_agent(),
+    }
+}

@@ -1,0 +1,77 @@
+-- Version 1: accounts, sessions, keys, credentials, project settings.
+CREATE TABLE accounts (
+    project         TEXT NOT NULL,
+    tenant          TEXT NOT NULL DEFAULT '',
+    local_id        TEXT NOT NULL,
+    email           TEXT,
+    phone           TEXT,
+    doc             TEXT NOT NULL,
+    last_login_at   INTEGER,
+    last_refresh_at INTEGER,
+    PRIMARY KEY (project, tenant, local_id)
+);
+CREATE UNIQUE INDEX accounts_email ON accounts (project, tenant, email) WHERE email IS NOT NULL;
+CREATE UNIQUE INDEX accounts_phone ON accounts (project, tenant, phone) WHERE phone IS NOT NULL;
+
+CREATE TABLE federated_ids (
+    project     TEXT NOT NULL,
+    tenant      TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    raw_id      TEXT NOT NULL,
+    local_id    TEXT NOT NULL,
+    PRIMARY KEY (project, tenant, provider_id, raw_id)
+);
+CREATE INDEX federated_ids_by_account ON federated_ids (project, tenant, local_id);
+
+CREATE TABLE sessions (
+    id           TEXT PRIMARY KEY,
+    project      TEXT NOT NULL,
+    tenant       TEXT NOT NULL,
+    local_id     TEXT NOT NULL,
+    refresh_hash BLOB NOT NULL UNIQUE,
+    provider     TEXT NOT NULL,
+    extra_claims TEXT NOT NULL,
+    auth_time    INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER NOT NULL,
+    ip           TEXT,
+    user_agent   TEXT
+);
+CREATE INDEX sessions_by_account ON sessions (project, tenant, local_id);
+
+CREATE TABLE signing_keys (
+    kid          TEXT PRIMARY KEY,
+    purpose      TEXT NOT NULL,
+    private_key  BLOB NOT NULL,
+    cert_pem     TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    activates_at INTEGER NOT NULL,
+    retired_at   INTEGER
+);
+
+CREATE TABLE api_keys (
+    key        TEXT PRIMARY KEY,
+    project    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE admin_tokens (
+    id         TEXT PRIMARY KEY,
+    project    TEXT,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+
+CREATE TABLE service_accounts (
+    client_email   TEXT PRIMARY KEY,
+    project        TEXT NOT NULL,
+    private_key_id TEXT NOT NULL,
+    public_key     BLOB NOT NULL,
+    created_at     INTEGER NOT NULL
+);
+
+CREATE TABLE project_configs (
+    project TEXT PRIMARY KEY,
+    config  TEXT NOT NULL
+);

@@ -1,0 +1,526 @@
+//! `Store` on SQLite.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::{Sqlite, Transaction};
+
+use firekeeper_core::model::{Account, Scope, Session};
+use firekeeper_core::store::{
+    AdminToken, ApiKey, ServiceAccount, Store, StoreError, StoreResult, StoredKey,
+};
+
+use super::rows::{self, ACCOUNT_COLUMNS, SESSION_COLUMNS};
+use super::{backend, SqliteStore};
+
+/// Rewrites the federated-id index of one account (the uniqueness of provider + raw id).
+async fn sync_federated(
+    tx: &mut Transaction<'_, Sqlite>,
+    scope: &Scope,
+    acc: &Account,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM federated_ids WHERE project = ? AND tenant = ? AND local_id = ?")
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(&acc.local_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    for p in &acc.providers {
+        sqlx::query(
+            "INSERT INTO federated_ids (project, tenant, provider_id, raw_id, local_id) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(&p.provider_id)
+        .bind(&p.raw_id)
+        .bind(&acc.local_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    async fn account_where(
+        &self,
+        scope: &Scope,
+        column: &str,
+        value: &str,
+    ) -> StoreResult<Option<Account>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE project = ? AND tenant = ? AND {column} = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&scope.project)
+            .bind(scope.tenant_key())
+            .bind(value)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn delete_scoped(&self, project: &str, tenant: Option<&str>) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for table in ["accounts", "federated_ids", "sessions"] {
+            let sql = match tenant {
+                Some(_) => format!("DELETE FROM {table} WHERE project = ? AND tenant = ?"),
+                None => format!("DELETE FROM {table} WHERE project = ?"),
+            };
+            let mut q = sqlx::query(&sql).bind(project);
+            if let Some(t) = tenant {
+                q = q.bind(t);
+            }
+            q.execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, scope: &Scope, acc: &Account) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO accounts (project, tenant, local_id, email, phone, doc, last_login_at, \
+             last_refresh_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(&acc.local_id)
+        .bind(&acc.email)
+        .bind(&acc.phone_number)
+        .bind(rows::doc(acc)?)
+        .bind(acc.last_login_at)
+        .bind(acc.last_refresh_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sync_federated(&mut tx, scope, acc).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn update_account(&self, scope: &Scope, acc: &Account) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE accounts SET email = ?, phone = ?, doc = ?, last_login_at = ? \
+             WHERE project = ? AND tenant = ? AND local_id = ?",
+        )
+        .bind(&acc.email)
+        .bind(&acc.phone_number)
+        .bind(rows::doc(acc)?)
+        .bind(acc.last_login_at)
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(&acc.local_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sync_federated(&mut tx, scope, acc).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_account(&self, scope: &Scope, local_id: &str) -> StoreResult<Option<Account>> {
+        self.account_where(scope, "local_id", local_id).await
+    }
+
+    async fn account_by_email(&self, scope: &Scope, email: &str) -> StoreResult<Option<Account>> {
+        self.account_where(scope, "email", email).await
+    }
+
+    async fn account_by_phone(&self, scope: &Scope, phone: &str) -> StoreResult<Option<Account>> {
+        self.account_where(scope, "phone", phone).await
+    }
+
+    async fn account_by_federated(
+        &self,
+        scope: &Scope,
+        provider_id: &str,
+        raw_id: &str,
+    ) -> StoreResult<Option<Account>> {
+        let local_id: Option<(String,)> = sqlx::query_as(
+            "SELECT local_id FROM federated_ids \
+             WHERE project = ? AND tenant = ? AND provider_id = ? AND raw_id = ?",
+        )
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(provider_id)
+        .bind(raw_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        match local_id {
+            Some((id,)) => self.get_account(scope, &id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_account(&self, scope: &Scope, local_id: &str) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut deleted = false;
+        for table in ["accounts", "federated_ids", "sessions"] {
+            let sql =
+                format!("DELETE FROM {table} WHERE project = ? AND tenant = ? AND local_id = ?");
+            let done = sqlx::query(&sql)
+                .bind(&scope.project)
+                .bind(scope.tenant_key())
+                .bind(local_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if table == "accounts" {
+                deleted = done.rows_affected() > 0;
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted)
+    }
+
+    async fn list_accounts(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Account>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE project = ? AND tenant = ? \
+             AND local_id > ? ORDER BY local_id LIMIT ?"
+        );
+        let found = sqlx::query(&sql)
+            .bind(&scope.project)
+            .bind(scope.tenant_key())
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        found.iter().map(rows::account).collect()
+    }
+
+    async fn count_accounts(&self, scope: &Scope) -> StoreResult<u64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM accounts WHERE project = ? AND tenant = ?")
+                .bind(&scope.project)
+                .bind(scope.tenant_key())
+                .fetch_one(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn delete_all_accounts(&self, scope: &Scope) -> StoreResult<()> {
+        self.delete_scoped(&scope.project, Some(scope.tenant_key()))
+            .await
+    }
+
+    async fn wipe_project(&self, project: &str) -> StoreResult<()> {
+        self.delete_scoped(project, None).await?;
+        sqlx::query("DELETE FROM project_configs WHERE project = ?")
+            .bind(project)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn start_session(&self, s: &Session, login_at: Option<i64>) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query(&format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&s.id)
+        .bind(&s.scope.project)
+        .bind(s.scope.tenant_key())
+        .bind(&s.local_id)
+        .bind(&s.refresh_hash)
+        .bind(&s.provider)
+        .bind(Value::Object(s.extra_claims.clone()).to_string())
+        .bind(s.auth_time)
+        .bind(s.created_at)
+        .bind(s.last_used_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some(at) = login_at {
+            sqlx::query(
+                "UPDATE accounts SET last_login_at = ? \
+                 WHERE project = ? AND tenant = ? AND local_id = ?",
+            )
+            .bind(at)
+            .bind(&s.scope.project)
+            .bind(s.scope.tenant_key())
+            .bind(&s.local_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE refresh_hash = ?"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::session).transpose()
+    }
+
+    async fn record_refresh(&self, s: &Session, now_ms: i64) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+            .bind(now_ms)
+            .bind(&s.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE accounts SET last_refresh_at = ? \
+             WHERE project = ? AND tenant = ? AND local_id = ?",
+        )
+        .bind(now_ms)
+        .bind(&s.scope.project)
+        .bind(s.scope.tenant_key())
+        .bind(&s.local_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<StoredKey>> {
+        // Read through the writer: key rotation reads its own writes right away.
+        let found = sqlx::query(
+            "SELECT kid, purpose, private_key, cert_pem, created_at, activates_at, retired_at \
+             FROM signing_keys WHERE purpose = ? ORDER BY activates_at, created_at",
+        )
+        .bind(purpose)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(backend)?;
+        found.iter().map(rows::stored_key).collect()
+    }
+
+    async fn signing_keys_version(&self, purpose: &str) -> StoreResult<String> {
+        let (v,): (String,) = sqlx::query_as(
+            "SELECT COALESCE(group_concat(kid || ':' || activates_at || ':' || \
+             COALESCE(retired_at, ''), ','), '') \
+             FROM (SELECT * FROM signing_keys WHERE purpose = ? ORDER BY kid)",
+        )
+        .bind(purpose)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(v)
+    }
+
+    async fn insert_signing_key(&self, k: &StoredKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, purpose, private_key, cert_pem, created_at, \
+             activates_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&k.kid)
+        .bind(&k.purpose)
+        .bind(&k.private_key)
+        .bind(&k.cert_pem)
+        .bind(k.created_at)
+        .bind(k.activates_at)
+        .bind(k.retired_at)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn update_signing_key_times(
+        &self,
+        kid: &str,
+        activates_at: i64,
+        retired_at: Option<i64>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE signing_keys SET activates_at = ?, retired_at = ? WHERE kid = ?")
+            .bind(activates_at)
+            .bind(retired_at)
+            .bind(kid)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+            .bind(kid)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn insert_api_key(&self, k: &ApiKey) -> StoreResult<()> {
+        sqlx::query("INSERT INTO api_keys (key, project, created_at) VALUES (?, ?, ?)")
+            .bind(&k.key)
+            .bind(&k.project)
+            .bind(k.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn api_key(&self, key: &str) -> StoreResult<Option<ApiKey>> {
+        let row = sqlx::query("SELECT key, project, created_at FROM api_keys WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::api_key).transpose()
+    }
+
+    async fn api_keys(&self, project: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+        let found = sqlx::query(
+            "SELECT key, project, created_at FROM api_keys \
+             WHERE ?1 IS NULL OR project = ?1 ORDER BY created_at, key",
+        )
+        .bind(project)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        found.iter().map(rows::api_key).collect()
+    }
+
+    async fn insert_admin_token(&self, t: &AdminToken) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO admin_tokens (id, project, token_hash, created_at, revoked_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&t.id)
+        .bind(&t.project)
+        .bind(&t.token_hash)
+        .bind(t.created_at)
+        .bind(t.revoked_at)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn admin_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<AdminToken>> {
+        let row = sqlx::query(
+            "SELECT id, project, token_hash, created_at, revoked_at FROM admin_tokens \
+             WHERE token_hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::admin_token).transpose()
+    }
+
+    async fn admin_tokens(&self) -> StoreResult<Vec<AdminToken>> {
+        let found = sqlx::query(
+            "SELECT id, project, token_hash, created_at, revoked_at FROM admin_tokens \
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        found.iter().map(rows::admin_token).collect()
+    }
+
+    async fn revoke_admin_token(&self, id: &str, now_ms: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_service_account(&self, sa: &ServiceAccount) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO service_accounts (client_email, project, private_key_id, public_key, \
+             created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&sa.client_email)
+        .bind(&sa.project)
+        .bind(&sa.private_key_id)
+        .bind(&sa.public_key)
+        .bind(sa.created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn service_account(&self, client_email: &str) -> StoreResult<Option<ServiceAccount>> {
+        let row = sqlx::query(
+            "SELECT client_email, project, private_key_id, public_key, created_at \
+             FROM service_accounts WHERE client_email = ?",
+        )
+        .bind(client_email)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::service_account).transpose()
+    }
+
+    async fn service_accounts(&self, project: Option<&str>) -> StoreResult<Vec<ServiceAccount>> {
+        let found = sqlx::query(
+            "SELECT client_email, project, private_key_id, public_key, created_at \
+             FROM service_accounts WHERE ?1 IS NULL OR project = ?1 ORDER BY created_at",
+        )
+        .bind(project)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        found.iter().map(rows::service_account).collect()
+    }
+
+    async fn delete_service_account(&self, client_email: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM service_accounts WHERE client_email = ?")
+            .bind(client_email)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn project_config(&self, project: &str) -> StoreResult<Option<Value>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT config FROM project_configs WHERE project = ?")
+                .bind(project)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        row.map(|(text,)| {
+            serde_json::from_str(&text).map_err(|e| StoreError::Backend(e.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn put_project_config(&self, project: &str, config: &Value) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO project_configs (project, config) VALUES (?, ?) \
+             ON CONFLICT (project) DO UPDATE SET config = excluded.config",
+        )
+        .bind(project)
+        .bind(config.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}
