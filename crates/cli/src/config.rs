@@ -91,7 +91,10 @@ impl FileConfig {
                 continue;
             };
             if !ENV_KEYS.contains(&name) {
-                bail!("unknown environment variable {key} (known: FIREKEEPER_{})", ENV_KEYS.join(", FIREKEEPER_"));
+                bail!(
+                    "unknown environment variable {key} (known: FIREKEEPER_{})",
+                    ENV_KEYS.join(", FIREKEEPER_")
+                );
             }
             match name {
                 "LISTEN" => self.listen = Some(parse_env(name, value)?),
@@ -119,9 +122,7 @@ impl FileConfig {
             data_dir: self
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from("firekeeper-data")),
-            project: self
-                .project
-                .unwrap_or_else(|| "demo-firekeeper".to_owned()),
+            project: self.project.unwrap_or_else(|| "demo-firekeeper".to_owned()),
             emulator: self.emulator.unwrap_or(false),
             issuer_prefix: self
                 .issuer_prefix
@@ -155,7 +156,8 @@ mod tests {
 
     #[test]
     fn env_overrides_file_and_unknown_env_is_named() {
-        let mut file: FileConfig = toml::from_str("project = \"from-file\"\nemulator = true").unwrap();
+        let mut file: FileConfig =
+            toml::from_str("project = \"from-file\"\nemulator = true").unwrap();
         let mut vars = BTreeMap::new();
         vars.insert("FIREKEEPER_PROJECT".to_owned(), "from-env".to_owned());
         file.apply_env(&vars).unwrap();

@@ -112,7 +112,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging(&settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("firekeeper: cannot start the runtime: {e}");
@@ -137,5 +140,15 @@ fn main() -> std::process::ExitCode {
             eprintln!("firekeeper: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

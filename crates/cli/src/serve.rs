@@ -80,14 +80,26 @@ pub async fn run(settings: Settings) -> Result<()> {
     let cfg = auth_config(&settings);
     let mode = cfg.mode;
     let auth = Arc::new(
-        Auth::new(cfg, dd.store.clone(), Arc::new(SystemClock), dd.master.clone())
-            .await
-            .context("cannot initialise signing keys")?,
+        Auth::new(
+            cfg,
+            dd.store.clone(),
+            Arc::new(SystemClock),
+            dd.master.clone(),
+        )
+        .await
+        .context("cannot initialise signing keys")?,
     );
-    if mode == Mode::Production && auth.store().api_keys(Some(&settings.project)).await?.is_empty() {
+    if mode == Mode::Production
+        && auth
+            .store()
+            .api_keys(Some(&settings.project))
+            .await?
+            .is_empty()
+    {
         let now = auth.clock().now_ms();
-        let key = firekeeper_core::credentials::create_api_key(auth.store(), &settings.project, now)
-            .await?;
+        let key =
+            firekeeper_core::credentials::create_api_key(auth.store(), &settings.project, now)
+                .await?;
         tracing::info!(project = %settings.project, api_key = %key, "created the first API key");
     }
     let listener = TcpListener::bind(settings.listen)

@@ -1,6 +1,9 @@
 //! Who is calling: an end user with an API key, or an admin with a Bearer credential
 //! (§1.3–1.4 of the wire contract).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use crate::error::{Error, Result};
 use crate::secrets::sha256;
 use crate::service::{Auth, Mode};
@@ -93,11 +96,46 @@ impl Auth {
         Ok(token.project)
     }
 
+    /// Known keys are cached for a few seconds: every client call carries one, and a
+    /// database read each time would cost more than the rest of a lookup.
     async fn api_key_project(&self, key: &str) -> Result<String> {
-        self.store()
+        let now = self.clock().now_ms();
+        if let Some(project) = self.key_cache.get(key, now) {
+            return Ok(project);
+        }
+        let project = self
+            .store()
             .api_key(key)
             .await?
             .map(|k| k.project)
-            .ok_or(Error::InvalidApiKey)
+            .ok_or(Error::InvalidApiKey)?;
+        self.key_cache.put(key, &project, now);
+        Ok(project)
+    }
+}
+
+/// API key → project, each entry trusted for [`KeyCache::TTL_MS`].
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache(Mutex<HashMap<String, (String, i64)>>);
+
+impl KeyCache {
+    const TTL_MS: i64 = 5_000;
+    /// Beyond this many keys the cache starts over rather than grow without bound.
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, key: &str, now_ms: i64) -> Option<String> {
+        let map = self.0.lock().ok()?;
+        map.get(key)
+            .filter(|(_, expires)| *expires > now_ms)
+            .map(|(project, _)| project.clone())
+    }
+
+    fn put(&self, key: &str, project: &str, now_ms: i64) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= Self::MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(key.to_owned(), (project.to_owned(), now_ms + Self::TTL_MS));
+        }
     }
 }

@@ -40,8 +40,10 @@ pub struct KeySet {
     pub active: Arc<SigningKey>,
     published: Vec<(PublicKey, String)>,
     by_kid: HashMap<String, PublicKey>,
-    /// When the set changes next (a scheduled activation), ms.
-    next_change_ms: i64,
+    /// When the next queued key starts signing, ms.
+    next_activation_ms: i64,
+    /// When upkeep is next due: an activation or the end of a retired key's retention.
+    next_upkeep_ms: i64,
     version: String,
 }
 
@@ -70,7 +72,7 @@ impl KeySet {
 
     /// Seconds a verifier may cache the set: never past the next activation.
     pub fn max_age_secs(&self, now_ms: i64) -> i64 {
-        ((self.next_change_ms - now_ms) / 1000).clamp(0, 6 * 3600)
+        ((self.next_activation_ms - now_ms) / 1000).clamp(0, 6 * 3600)
     }
 }
 
@@ -136,11 +138,7 @@ pub async fn reconcile(
             match keys.iter().min_by_key(|k| k.activates_at) {
                 // A next key exists but nothing is active (clock moved back, or a fresh
                 // store): bring the next key forward.
-                Some(next) => {
-                    store
-                        .update_signing_key_times(&next.kid, now, None)
-                        .await?
-                }
+                Some(next) => store.update_signing_key_times(&next.kid, now, None).await?,
                 None => new_key(store, master, purpose, now, now).await?,
             }
             continue;
@@ -199,6 +197,7 @@ async fn load(
     store: &dyn Store,
     master: &MasterKey,
     purpose: &str,
+    policy: KeyPolicy,
     now: i64,
 ) -> Result<KeySet> {
     let version = store.signing_keys_version(purpose).await?;
@@ -209,8 +208,8 @@ async fn load(
         .max_by_key(|k| (k.activates_at, k.created_at))
         .ok_or_else(|| Error::internal("no active signing key"))?;
     let pkcs8 = master.open(&active.private_key)?;
-    let signing = SigningKey::from_parts(&active.kid, &pkcs8, &active.cert_pem)
-        .map_err(Error::internal)?;
+    let signing =
+        SigningKey::from_parts(&active.kid, &pkcs8, &active.cert_pem).map_err(Error::internal)?;
     let mut published = Vec::new();
     let mut by_kid = HashMap::new();
     for k in &keys {
@@ -220,17 +219,26 @@ async fn load(
         by_kid.insert(k.kid.clone(), pk.clone());
         published.push((pk, k.cert_pem.clone()));
     }
-    let next_change_ms = keys
+    let next_activation = keys
         .iter()
         .map(|k| k.activates_at)
         .filter(|&a| a > now)
         .min()
         .unwrap_or(now);
+    // Upkeep is also due when a retired key's retention ends (it is then deleted).
+    let next_expiry = keys
+        .iter()
+        .filter_map(|k| k.retired_at)
+        .map(|r| r + policy.retention_secs * 1000 + 1)
+        .filter(|&e| e > now)
+        .min()
+        .unwrap_or(i64::MAX);
     Ok(KeySet {
         active: Arc::new(signing),
         published,
         by_kid,
-        next_change_ms,
+        next_activation_ms: next_activation,
+        next_upkeep_ms: next_activation.min(next_expiry),
         version,
     })
 }
@@ -245,7 +253,7 @@ impl KeyRing {
     ) -> Result<Self> {
         let now = clock.now_ms();
         reconcile(&*store, &master, purpose, policy, now).await?;
-        let set = load(&*store, &master, purpose, now).await?;
+        let set = load(&*store, &master, purpose, policy, now).await?;
         Ok(Self {
             purpose,
             policy,
@@ -268,13 +276,13 @@ impl KeyRing {
     pub async fn tick(&self) -> Result<()> {
         let now = self.clock.now_ms();
         let cur = self.current();
-        let due = cur.next_change_ms <= now;
+        let due = cur.next_upkeep_ms <= now;
         if due {
             reconcile(&*self.store, &self.master, self.purpose, self.policy, now).await?;
         }
         let version = self.store.signing_keys_version(self.purpose).await?;
         if due || version != cur.version {
-            let set = load(&*self.store, &self.master, self.purpose, now).await?;
+            let set = load(&*self.store, &self.master, self.purpose, self.policy, now).await?;
             let mut guard = match self.current.write() {
                 Ok(g) => g,
                 Err(poisoned) => poisoned.into_inner(),

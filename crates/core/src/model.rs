@@ -131,4 +131,9 @@ pub struct Session {
     pub last_used_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Why the session ended; `None` while it is live.
+    pub revoked: Option<String>,
 }
+
+/// `Session::revoked` when the account was deleted.
+pub const REVOKED_USER_DELETED: &str = "user_deleted";

@@ -90,8 +90,8 @@ impl MasterKey {
             return Err(Error::internal("sealed value too short"));
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| Error::internal("bad nonce"))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::internal("bad nonce"))?;
         let mut buf = body.to_vec();
         let plain = self
             .0

@@ -83,7 +83,8 @@ pub trait Store: Send + Sync + 'static {
         provider_id: &str,
         raw_id: &str,
     ) -> StoreResult<Option<Account>>;
-    /// Deletes the account and its sessions; false if it did not exist.
+    /// Deletes the account and marks its sessions revoked (`user_deleted`); false if it did
+    /// not exist.
     async fn delete_account(&self, scope: &Scope, local_id: &str) -> StoreResult<bool>;
     /// Accounts ordered by `local_id`, strictly after `after`.
     async fn list_accounts(
@@ -103,7 +104,12 @@ pub trait Store: Send + Sync + 'static {
     /// the same transaction.
     async fn start_session(&self, session: &Session, login_at: Option<i64>) -> StoreResult<()>;
     async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<Session>>;
+    /// The session of a refresh token together with its account (`None` if deleted), in
+    /// one read: this is the refresh hot path.
+    async fn refresh_context(&self, hash: &[u8])
+        -> StoreResult<Option<(Session, Option<Account>)>>;
     /// Records a refresh: the session's last use and the account's `lastRefreshAt`.
+    /// Returns once committed; concurrent calls may share one transaction.
     async fn record_refresh(&self, session: &Session, now_ms: i64) -> StoreResult<()>;
 
     // Signing keys.
@@ -134,6 +140,9 @@ pub trait Store: Send + Sync + 'static {
 
     // Per-project settings as a JSON document.
     async fn project_config(&self, project: &str) -> StoreResult<Option<serde_json::Value>>;
-    async fn put_project_config(&self, project: &str, config: &serde_json::Value)
-        -> StoreResult<()>;
+    async fn put_project_config(
+        &self,
+        project: &str,
+        config: &serde_json::Value,
+    ) -> StoreResult<()>;
 }

@@ -43,7 +43,9 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@example.org", "x@localhost"] {
             assert!(is_valid_email(ok), "{ok}");
         }
-        for bad in ["", "plain", "@b.co", "a@", "a b@c.d", "a@.com", "a@b.", "a@@b.c"] {
+        for bad in [
+            "", "plain", "@b.co", "a@", "a b@c.d", "a@.com", "a@b.", "a@@b.c",
+        ] {
             assert!(!is_valid_email(bad), "{bad}");
         }
     }

@@ -44,7 +44,11 @@ pub fn provider_user_info(acc: &Account) -> Vec<Value> {
             m.insert("email".into(), email.clone().into());
             m.insert("federatedId".into(), email.clone().into());
             m.insert("rawId".into(), email.clone().into());
-            put(&mut m, "displayName", acc.display_name.clone().map(Value::from));
+            put(
+                &mut m,
+                "displayName",
+                acc.display_name.clone().map(Value::from),
+            );
             put(&mut m, "photoUrl", acc.photo_url.clone().map(Value::from));
             out.push(Value::Object(m));
         }
@@ -83,12 +87,24 @@ pub fn user_info(acc: &Account, view: HashView) -> Value {
     m.insert("localId".into(), acc.local_id.clone().into());
     put(&mut m, "email", acc.email.clone().map(Value::from));
     m.insert("emailVerified".into(), acc.email_verified.into());
-    put(&mut m, "displayName", acc.display_name.clone().map(Value::from));
+    put(
+        &mut m,
+        "displayName",
+        acc.display_name.clone().map(Value::from),
+    );
     put(&mut m, "photoUrl", acc.photo_url.clone().map(Value::from));
-    put(&mut m, "phoneNumber", acc.phone_number.clone().map(Value::from));
+    put(
+        &mut m,
+        "phoneNumber",
+        acc.phone_number.clone().map(Value::from),
+    );
     m.insert("disabled".into(), acc.disabled.into());
     password_fields(acc, view, &mut m);
-    put(&mut m, "passwordUpdatedAt", acc.password_updated_at.map(Value::from));
+    put(
+        &mut m,
+        "passwordUpdatedAt",
+        acc.password_updated_at.map(Value::from),
+    );
     put(
         &mut m,
         "validSince",
@@ -120,7 +136,11 @@ pub fn user_info(acc: &Account, view: HashView) -> Value {
     if acc.email_link_signin {
         m.insert("emailLinkSignin".into(), true.into());
     }
-    put(&mut m, "initialEmail", acc.initial_email.clone().map(Value::from));
+    put(
+        &mut m,
+        "initialEmail",
+        acc.initial_email.clone().map(Value::from),
+    );
     put(&mut m, "tenantId", acc.tenant_id.clone().map(Value::from));
     Value::Object(m)
 }
@@ -134,7 +154,9 @@ mod tests {
         let acc = Account {
             local_id: "u".into(),
             email: Some("a@b.co".into()),
-            password_hash: Some("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into()),
+            password_hash: Some(
+                "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+            ),
             phone_number: Some("+15555550100".into()),
             created_at: 5,
             valid_since: Some(7),

@@ -88,30 +88,30 @@ impl Incoming {
     /// The body as a JSON object with camelCase keys, query parameters merged in for GETs.
     /// DELETE bodies are ignored (the Node Admin SDK sends them).
     pub fn json_body(&self, allow_form: bool) -> Result<Map<String, Value>, Error> {
-        let mut map = if self.method == Method::DELETE || self.body.iter().all(u8::is_ascii_whitespace)
-        {
-            Map::new()
-        } else if allow_form && self.is_form() {
-            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&self.body)
-                .map_err(|e| Error::ParseError(format!("Invalid JSON payload received. {e}")))?
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect()
-        } else {
-            match serde_json::from_slice::<Value>(&self.body) {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => {
-                    return Err(Error::InvalidArgument(
-                        "Invalid JSON payload received. Root element must be a message.".into(),
-                    ))
+        let mut map =
+            if self.method == Method::DELETE || self.body.iter().all(u8::is_ascii_whitespace) {
+                Map::new()
+            } else if allow_form && self.is_form() {
+                serde_urlencoded::from_bytes::<Vec<(String, String)>>(&self.body)
+                    .map_err(|e| Error::ParseError(format!("Invalid JSON payload received. {e}")))?
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect()
+            } else {
+                match serde_json::from_slice::<Value>(&self.body) {
+                    Ok(Value::Object(m)) => m,
+                    Ok(_) => {
+                        return Err(Error::InvalidArgument(
+                            "Invalid JSON payload received. Root element must be a message.".into(),
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(Error::ParseError(format!(
+                            "Invalid JSON payload received. {e}"
+                        )))
+                    }
                 }
-                Err(e) => {
-                    return Err(Error::ParseError(format!(
-                        "Invalid JSON payload received. {e}"
-                    )))
-                }
-            }
-        };
+            };
         if self.method == Method::GET {
             for (k, v) in &self.query {
                 if k != "key" {
@@ -165,9 +165,11 @@ fn type_problem(message: &str) -> &'static str {
         "must be array"
     } else if expected.contains("map") || expected.contains("struct") {
         "must be object"
-    } else if expected.contains("i64") || expected.contains("u64") || expected.contains("u32") || expected.contains("integer") {
-        "must be integer"
-    } else if message.contains("must be an integer") {
+    } else if ["i64", "u64", "u32", "integer"]
+        .iter()
+        .any(|t| expected.contains(t))
+        || message.contains("must be an integer")
+    {
         "must be integer"
     } else {
         "is invalid"
@@ -189,7 +191,9 @@ pub fn typed<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, Error> {
             .collect::<Vec<_>>()
             .join("/");
         let problem = type_problem(&e.inner().to_string());
-        Error::InvalidArgument(format!("Invalid JSON payload received. /{pointer} {problem}"))
+        Error::InvalidArgument(format!(
+            "Invalid JSON payload received. /{pointer} {problem}"
+        ))
     })
 }
 

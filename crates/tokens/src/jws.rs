@@ -63,7 +63,8 @@ fn object(bytes: &[u8]) -> Result<Map<String, Value>, JwsError> {
 /// Splits and decodes a compact JWS without verifying it.
 pub fn decode(token: &str) -> Result<Decoded, JwsError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::Malformed);
     };
@@ -136,7 +137,12 @@ mod tests {
         );
         // Swap the payload for another one: the signature must no longer hold.
         let parts: Vec<&str> = token.split('.').collect();
-        let forged = format!("{}.{}.{}", parts[0], b64::encode(b"{\"sub\":\"admin\"}"), parts[2]);
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64::encode(b"{\"sub\":\"admin\"}"),
+            parts[2]
+        );
         assert_eq!(
             decode(&forged).unwrap().verify_rs256(&key.public_key()),
             Err(JwsError::BadSignature)

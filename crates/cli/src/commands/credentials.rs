@@ -94,7 +94,8 @@ pub async fn admin_tokens(s: &Settings, cmd: AdminTokensCmd) -> Result<()> {
     match cmd {
         AdminTokensCmd::Create { all_projects } => {
             let project = (!all_projects).then_some(s.project.as_str());
-            let (id, secret) = create_admin_token(&*dd.store, project, SystemClock.now_ms()).await?;
+            let (id, secret) =
+                create_admin_token(&*dd.store, project, SystemClock.now_ms()).await?;
             eprintln!(
                 "created admin token {id} for {}",
                 project.map_or("every project".to_owned(), |p| format!("project {p}"))
@@ -118,13 +119,20 @@ pub async fn admin_tokens(s: &Settings, cmd: AdminTokensCmd) -> Result<()> {
                         t.id,
                         t.project.as_deref().unwrap_or("*"),
                         when(Some(t.created_at)),
-                        t.revoked_at.map_or("active".to_owned(), |r| format!("revoked {}", when(Some(r))))
+                        t.revoked_at.map_or("active".to_owned(), |r| format!(
+                            "revoked {}",
+                            when(Some(r))
+                        ))
                     );
                 }
             }
         }
         AdminTokensCmd::Revoke { id } => {
-            if !dd.store.revoke_admin_token(&id, SystemClock.now_ms()).await? {
+            if !dd
+                .store
+                .revoke_admin_token(&id, SystemClock.now_ms())
+                .await?
+            {
                 bail!("no active admin token with id {id}");
             }
             eprintln!("revoked admin token {id}");

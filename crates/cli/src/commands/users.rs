@@ -20,7 +20,13 @@ use crate::serve::auth_config;
 #[derive(Debug, Subcommand)]
 pub enum UsersCmd {
     /// Create a user; prints its uid alone on stdout.
-    Create(Profile),
+    Create {
+        /// The uid to create the user with [default: generated].
+        #[arg(long)]
+        uid: Option<String>,
+        #[command(flatten)]
+        profile: Profile,
+    },
     /// Show one user, by uid or --email.
     Get {
         uid: Option<String>,
@@ -54,9 +60,6 @@ pub enum UsersCmd {
 
 #[derive(Debug, Args)]
 pub struct Profile {
-    /// The uid to create the user with (create only; default: generated).
-    #[arg(long)]
-    uid: Option<String>,
     #[arg(long)]
     email: Option<String>,
     #[arg(long)]
@@ -90,14 +93,23 @@ fn show(user: &Value, json: bool) -> Result<()> {
     if json {
         return print_json(user);
     }
-    let field = |k: &str| user.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
+    let field = |k: &str| {
+        user.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned()
+    };
     println!(
         "{}\t{}\t{}\t{}{}",
         field("localId"),
         field("email"),
         field("displayName"),
         field("phoneNumber"),
-        if user["disabled"] == true { "\tdisabled" } else { "" }
+        if user["disabled"] == true {
+            "\tdisabled"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
@@ -105,8 +117,13 @@ fn show(user: &Value, json: bool) -> Result<()> {
 pub async fn run(s: &Settings, cmd: UsersCmd) -> Result<()> {
     let dd = datadir::open(&s.data_dir).await?;
     let auth = Arc::new(
-        Auth::new(auth_config(s), dd.store.clone(), Arc::new(SystemClock), dd.master.clone())
-            .await?,
+        Auth::new(
+            auth_config(s),
+            dd.store.clone(),
+            Arc::new(SystemClock),
+            dd.master.clone(),
+        )
+        .await?,
     );
     let ctx = admin_ctx(&s.project);
     let result = run_with(&auth, &ctx, cmd).await;
@@ -116,9 +133,9 @@ pub async fn run(s: &Settings, cmd: UsersCmd) -> Result<()> {
 
 async fn run_with(auth: &Auth, ctx: &Ctx, cmd: UsersCmd) -> Result<()> {
     match cmd {
-        UsersCmd::Create(p) => {
+        UsersCmd::Create { uid, profile: p } => {
             let req = SignUpRequest {
-                local_id: p.uid,
+                local_id: uid,
                 email: p.email,
                 password: p.password,
                 display_name: p.display_name,

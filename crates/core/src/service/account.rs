@@ -29,7 +29,11 @@ impl Auth {
                 found.extend(store.get_account(&scope, id).await?);
             }
             for email in &req.email {
-                found.extend(store.account_by_email(&scope, &canonical_email(email)).await?);
+                found.extend(
+                    store
+                        .account_by_email(&scope, &canonical_email(email))
+                        .await?,
+                );
             }
             for phone in &req.phone_number {
                 found.extend(store.account_by_phone(&scope, phone).await?);
@@ -39,7 +43,9 @@ impl Auth {
                     continue;
                 };
                 let hit = match p.as_str() {
-                    "password" | "email" => store.account_by_email(&scope, &canonical_email(r)).await?,
+                    "password" | "email" => {
+                        store.account_by_email(&scope, &canonical_email(r)).await?
+                    }
                     "phone" => store.account_by_phone(&scope, r).await?,
                     _ => store.account_by_federated(&scope, p, r).await?,
                 };
@@ -77,7 +83,9 @@ impl Auth {
     pub async fn update(&self, ctx: &Ctx, req: UpdateRequest) -> Result<Value> {
         let privileged = ctx.access.privileged;
         if req.provider.is_some() {
-            return Err(Error::NotImplemented("provider is not implemented yet.".into()));
+            return Err(Error::NotImplemented(
+                "provider is not implemented yet.".into(),
+            ));
         }
         if req.upgrade_to_federated_login.is_some() {
             return Err(Error::NotImplemented(

@@ -81,7 +81,10 @@ impl Auth {
                 ));
             }
         }
-        let limit = req.limit.unwrap_or(MAX_QUERY_LIMIT).clamp(0, MAX_QUERY_LIMIT) as usize;
+        let limit = req
+            .limit
+            .unwrap_or(MAX_QUERY_LIMIT)
+            .clamp(0, MAX_QUERY_LIMIT) as usize;
         let offset = req.offset.unwrap_or(0).max(0) as usize;
         let scope = ctx.scope();
         let mut users = if req.expression.is_empty() {
@@ -93,7 +96,11 @@ impl Auth {
                 if let Some(id) = &e.user_id {
                     hits.extend(store.get_account(&scope, id).await?);
                 } else if let Some(email) = &e.email {
-                    hits.extend(store.account_by_email(&scope, &canonical_email(email)).await?);
+                    hits.extend(
+                        store
+                            .account_by_email(&scope, &canonical_email(email))
+                            .await?,
+                    );
                 } else if let Some(phone) = &e.phone_number {
                     hits.extend(store.account_by_phone(&scope, phone).await?);
                 }
@@ -115,7 +122,9 @@ impl Auth {
         if req.return_user_info == Some(false) {
             return Ok(json!({"recordsCount": total.to_string()}));
         }
-        Ok(object(json!({"recordsCount": total.to_string(), "userInfo": page})))
+        Ok(object(
+            json!({"recordsCount": total.to_string(), "userInfo": page}),
+        ))
     }
 
     async fn all_accounts(&self, scope: &Scope) -> Result<Vec<Account>> {
@@ -137,7 +146,11 @@ impl Auth {
 
     /// The emulator's project settings view (§7).
     pub async fn emulator_config(&self, project: &str) -> Result<Value> {
-        let stored = self.store().project_config(project).await?.unwrap_or(json!({}));
+        let stored = self
+            .store()
+            .project_config(project)
+            .await?
+            .unwrap_or(json!({}));
         let dup = stored
             .pointer("/signIn/allowDuplicateEmails")
             .and_then(Value::as_bool)
@@ -151,7 +164,11 @@ impl Auth {
 
     /// Updates only the fields present in `patch`.
     pub async fn patch_emulator_config(&self, project: &str, patch: &Value) -> Result<Value> {
-        let mut stored = self.store().project_config(project).await?.unwrap_or(json!({}));
+        let mut stored = self
+            .store()
+            .project_config(project)
+            .await?
+            .unwrap_or(json!({}));
         for pointer in [
             "/signIn/allowDuplicateEmails",
             "/emailPrivacyConfig/enableImprovedEmailPrivacy",

@@ -44,15 +44,15 @@ impl Auth {
             return Ok(payload);
         }
         let iss = payload.get("iss").and_then(Value::as_str).unwrap_or("");
-        let sa = self
-            .store()
-            .service_account(iss)
-            .await?
-            .ok_or_else(|| bad("The custom token was not signed by a known service account."))?;
+        let sa =
+            self.store().service_account(iss).await?.ok_or_else(|| {
+                bad("The custom token was not signed by a known service account.")
+            })?;
         if sa.project != ctx.access.project {
             return Err(Error::code("CREDENTIAL_MISMATCH"));
         }
-        let key = PublicKey::from_der(&sa.private_key_id, &sa.public_key).map_err(Error::internal)?;
+        let key =
+            PublicKey::from_der(&sa.private_key_id, &sa.public_key).map_err(Error::internal)?;
         decoded
             .verify_rs256(&key)
             .map_err(|_| bad("The custom token signature does not verify."))?;
@@ -62,7 +62,11 @@ impl Auth {
         match (iat, exp) {
             (Some(iat), Some(exp))
                 if iat <= now + SKEW_SECS && exp > now && exp - iat <= MAX_LIFETIME_SECS => {}
-            _ => return Err(bad("The custom token is expired or its lifetime exceeds one hour.")),
+            _ => {
+                return Err(bad(
+                    "The custom token is expired or its lifetime exceeds one hour.",
+                ))
+            }
         }
         Ok(payload)
     }
@@ -83,7 +87,9 @@ impl Auth {
         }
         let uid = match payload.get("uid").or_else(|| payload.get("user_id")) {
             Some(Value::String(s)) => s.clone(),
-            Some(v @ (Value::Number(_) | Value::Bool(_))) if self.config().mode == Mode::Emulator => {
+            Some(v @ (Value::Number(_) | Value::Bool(_)))
+                if self.config().mode == Mode::Emulator =>
+            {
                 v.to_string()
             }
             _ => return Err(Error::code("MISSING_IDENTIFIER")),
@@ -113,7 +119,9 @@ impl Auth {
                 match self.store().create_account(&scope, &acc).await {
                     Ok(()) => (acc, true),
                     // Someone created it meanwhile: sign in to that account.
-                    Err(StoreError::Conflict(_)) => (self.require_account(&scope, &uid).await?, false),
+                    Err(StoreError::Conflict(_)) => {
+                        (self.require_account(&scope, &uid).await?, false)
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -129,7 +137,9 @@ impl Auth {
             self.store().update_account(&scope, &updated).await?;
             updated
         };
-        let tokens = self.start_session(ctx, &acc, "custom", claims, true).await?;
+        let tokens = self
+            .start_session(ctx, &acc, "custom", claims, true)
+            .await?;
         let mut body = object(json!({
             "kind": "identitytoolkit#VerifyCustomTokenResponse",
             "isNewUser": is_new,

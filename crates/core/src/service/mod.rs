@@ -79,6 +79,10 @@ impl Ctx {
 pub const ID_TOKEN_LIFETIME_SECS: i64 = 3600;
 
 pub struct Auth {
+    pub(crate) key_cache: crate::access::KeyCache,
+    /// One argon2 computation per core at a time: more would only share the cores and
+    /// thrash their caches (each hash touches megabytes), raising every caller's latency.
+    hash_slots: tokio::sync::Semaphore,
     config: AuthConfig,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -88,7 +92,9 @@ pub struct Auth {
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth").field("mode", &self.config.mode).finish()
+        f.debug_struct("Auth")
+            .field("mode", &self.config.mode)
+            .finish()
     }
 }
 
@@ -109,6 +115,10 @@ impl Auth {
         )
         .await?;
         Ok(Self {
+            key_cache: crate::access::KeyCache::default(),
+            hash_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
             config,
             store,
             clock,
@@ -157,6 +167,7 @@ impl Auth {
 
     /// Hashes on the blocking pool so argon2 never stalls the async workers.
     pub(crate) async fn hash_password(&self, password: &str) -> Result<String> {
+        let _slot = self.hash_slots.acquire().await.map_err(Error::internal)?;
         let hasher = self.hasher.clone();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || hasher.hash(&password))
@@ -165,6 +176,7 @@ impl Auth {
     }
 
     pub(crate) async fn verify_password(&self, password: &str, stored: &str) -> Result<bool> {
+        let _slot = self.hash_slots.acquire().await.map_err(Error::internal)?;
         let hasher = self.hasher.clone();
         let (password, stored) = (password.to_owned(), stored.to_owned());
         tokio::task::spawn_blocking(move || hasher.verify(&password, &stored))

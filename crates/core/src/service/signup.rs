@@ -90,7 +90,10 @@ impl Auth {
         let verified = self.verify_id_token(ctx, Some(id_token)).await?;
         let mut acc = verified.account;
         let email = req.email.as_deref().ok_or(Error::code("MISSING_EMAIL"))?;
-        let password = req.password.as_deref().ok_or(Error::code("MISSING_PASSWORD"))?;
+        let password = req
+            .password
+            .as_deref()
+            .ok_or(Error::code("MISSING_PASSWORD"))?;
         let email = check_email(email)?;
         check_password(password)?;
         let now = self.clock().now_ms();
@@ -118,7 +121,10 @@ impl Auth {
     async fn admin_create(&self, ctx: &Ctx, req: SignUpRequest) -> Result<Value> {
         let local_id = match req.local_id {
             Some(id) if !is_valid_local_id(&id) => {
-                return Err(Error::detail("INVALID_LOCAL_ID", "User ID must be 1 to 128 characters."))
+                return Err(Error::detail(
+                    "INVALID_LOCAL_ID",
+                    "User ID must be 1 to 128 characters.",
+                ))
             }
             Some(id) => id,
             None => new_local_id()?,

@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::{object, Auth, Ctx, Mode, ID_TOKEN_LIFETIME_SECS};
 use crate::error::{Error, Result};
-use crate::model::{Account, Scope, Session};
+use crate::model::{Account, Scope, Session, REVOKED_USER_DELETED};
 use crate::secrets::{new_secret, random_alnum, sha256};
 use crate::service::RefreshRequest;
 
@@ -170,6 +170,7 @@ impl Auth {
             last_used_at: now,
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.clone(),
+            revoked: None,
         };
         self.store()
             .start_session(&session, login.then_some(now))
@@ -195,9 +196,9 @@ impl Auth {
             .refresh_token
             .filter(|t| !t.is_empty())
             .ok_or(Error::code("MISSING_REFRESH_TOKEN"))?;
-        let session = self
+        let (session, account) = self
             .store()
-            .session_by_refresh_hash(&sha256(token.as_bytes()))
+            .refresh_context(&sha256(token.as_bytes()))
             .await?
             .ok_or(Error::code("INVALID_REFRESH_TOKEN"))?;
         if session.scope.project != ctx.access.project {
@@ -208,7 +209,13 @@ impl Auth {
                 return Err(Error::code("TENANT_ID_MISMATCH"));
             }
         }
-        let acc = self.require_account(&session.scope, &session.local_id).await?;
+        if session.revoked.as_deref() == Some(REVOKED_USER_DELETED) {
+            return Err(Error::code("USER_NOT_FOUND"));
+        }
+        if session.revoked.is_some() {
+            return Err(Error::code("INVALID_REFRESH_TOKEN"));
+        }
+        let acc = account.ok_or(Error::code("USER_NOT_FOUND"))?;
         if acc.disabled {
             return Err(Error::code("USER_DISABLED"));
         }
@@ -216,9 +223,9 @@ impl Auth {
         if acc.valid_since.is_some_and(|v| session.auth_time < v) {
             return Err(Error::code("TOKEN_EXPIRED"));
         }
+        let id_token = self.mint_id_token(&session.scope, &acc, &session)?;
         let now = self.clock().now_ms();
         self.store().record_refresh(&session, now).await?;
-        let id_token = self.mint_id_token(&session.scope, &acc, &session)?;
         Ok(object(json!({
             "access_token": id_token,
             "expires_in": ID_TOKEN_LIFETIME_SECS.to_string(),
@@ -241,14 +248,20 @@ impl Auth {
         let project = &ctx.access.project;
         if self.config().mode == Mode::Production {
             let keys = self.id_keys().current();
-            let key = decoded.kid().and_then(|k| keys.key(k)).ok_or_else(invalid)?;
+            let key = decoded
+                .kid()
+                .and_then(|k| keys.key(k))
+                .ok_or_else(invalid)?;
             decoded.verify_rs256(key).map_err(|_| invalid())?;
             let now = self.clock().now_secs();
             let claim_str = |k: &str| claims.get(k).and_then(Value::as_str);
-            if claim_str("aud") != Some(project.as_str())
-                || claim_str("iss") != Some(self.issuer(project).as_str())
-                || !claims.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now)
-            {
+            let unexpired = claims
+                .get("exp")
+                .and_then(Value::as_i64)
+                .is_some_and(|e| e > now);
+            let issued_for_us = claim_str("aud") == Some(project.as_str())
+                && claim_str("iss") == Some(self.issuer(project).as_str());
+            if !(unexpired && issued_for_us) {
                 return Err(invalid());
             }
         }

@@ -27,8 +27,14 @@ pub fn routes() -> Router<AppState> {
             get(get_config).patch(patch_config),
         )
         .route("/projects/{project}/oobCodes", get(oob_codes))
-        .route("/projects/{project}/tenants/{tenant}/oobCodes", get(oob_codes))
-        .route("/projects/{project}/verificationCodes", get(verification_codes))
+        .route(
+            "/projects/{project}/tenants/{tenant}/oobCodes",
+            get(oob_codes),
+        )
+        .route(
+            "/projects/{project}/verificationCodes",
+            get(verification_codes),
+        )
         .route(
             "/projects/{project}/tenants/{tenant}/verificationCodes",
             get(verification_codes),
@@ -62,51 +68,59 @@ pub async fn status(State(state): State<AppState>) -> Response {
 }
 
 async fn delete_accounts(State(state): State<AppState>, Path(project): Path<String>) -> Response {
-    reply(async {
-        emulator_only(&state)?;
-        state
-            .auth
-            .store()
-            .delete_all_accounts(&Scope::project(project))
-            .await?;
-        Ok(json!({}))
-    }
-    .await)
+    reply(
+        async {
+            emulator_only(&state)?;
+            state
+                .auth
+                .store()
+                .delete_all_accounts(&Scope::project(project))
+                .await?;
+            Ok(json!({}))
+        }
+        .await,
+    )
 }
 
 async fn delete_tenant_accounts(
     State(state): State<AppState>,
     Path((project, tenant)): Path<(String, String)>,
 ) -> Response {
-    reply(async {
-        emulator_only(&state)?;
-        let scope = Scope {
-            project,
-            tenant: Some(tenant),
-        };
-        state.auth.store().delete_all_accounts(&scope).await?;
-        Ok(json!({}))
-    }
-    .await)
+    reply(
+        async {
+            emulator_only(&state)?;
+            let scope = Scope {
+                project,
+                tenant: Some(tenant),
+            };
+            state.auth.store().delete_all_accounts(&scope).await?;
+            Ok(json!({}))
+        }
+        .await,
+    )
 }
 
 /// Firekeeper's addition: wipes everything a project has (accounts, sessions, tenants,
 /// config, codes), so a test suite can start clean without restarting the server.
 async fn wipe_project(State(state): State<AppState>, Path(project): Path<String>) -> Response {
-    reply(async {
-        emulator_only(&state)?;
-        state.auth.store().wipe_project(&project).await?;
-        Ok(json!({}))
-    }
-    .await)
+    reply(
+        async {
+            emulator_only(&state)?;
+            state.auth.store().wipe_project(&project).await?;
+            Ok(json!({}))
+        }
+        .await,
+    )
 }
 
 async fn get_config(State(state): State<AppState>, Path(project): Path<String>) -> Response {
-    reply(async {
-        emulator_only(&state)?;
-        state.auth.emulator_config(&project).await
-    }
-    .await)
+    reply(
+        async {
+            emulator_only(&state)?;
+            state.auth.emulator_config(&project).await
+        }
+        .await,
+    )
 }
 
 async fn patch_config(

@@ -129,7 +129,10 @@ fn accepts(op: Op) -> Accepts {
 }
 
 /// Tenant from the path or the body; both present must agree (§1.5).
-fn resolve_tenant(path: Option<String>, body: &Map<String, Value>) -> Result<Option<String>, Error> {
+fn resolve_tenant(
+    path: Option<String>,
+    body: &Map<String, Value>,
+) -> Result<Option<String>, Error> {
     let from_body = body
         .get("tenantId")
         .and_then(Value::as_str)
@@ -190,7 +193,9 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
             "recaptchaStoken": "This-is-a-fake-token__Dont-send-it-to-the-recaptcha-server",
             "recaptchaSiteKey": "Fake-key__Do-not-send-this-to-recaptcha_",
         })),
-        Op::Later(name) => Err(Error::NotImplemented(format!("{name} is not implemented yet."))),
+        Op::Later(name) => Err(Error::NotImplemented(format!(
+            "{name} is not implemented yet."
+        ))),
     }
 }
 
@@ -237,7 +242,9 @@ pub async fn legacy(
     let s = state.clone();
     run(&state, req, |mut inc| async move {
         if name == "signOutUser" {
-            return Err(Error::NotImplemented("signOutUser is not implemented.".into()));
+            return Err(Error::NotImplemented(
+                "signOutUser is not implemented.".into(),
+            ));
         }
         let (op, method) = legacy_op(&name).ok_or(Error::NotFound)?;
         inc.method = method;
@@ -267,7 +274,10 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(parse_target("v1/accounts:signUp"), t("v1", None, None, "accounts:signUp"));
+        assert_eq!(
+            parse_target("v1/accounts:signUp"),
+            t("v1", None, None, "accounts:signUp")
+        );
         assert_eq!(
             parse_target("v1/projects/p/accounts:lookup"),
             t("v1", Some("p"), None, "accounts:lookup")

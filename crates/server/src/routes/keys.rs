@@ -23,7 +23,10 @@ pub fn routes() -> Router<AppState> {
             "/securetoken.google.com/{project}/.well-known/openid-configuration",
             get(discovery),
         )
-        .route("/{project}/.well-known/openid-configuration", get(discovery))
+        .route(
+            "/{project}/.well-known/openid-configuration",
+            get(discovery),
+        )
 }
 
 fn cached(state: &AppState, body: &Value, keys: &KeySet) -> Response {

@@ -29,7 +29,10 @@ pub fn router(state: AppState) -> Router {
             "/www.googleapis.com/identitytoolkit/v3/relyingparty/{name}",
             any(identity_toolkit::legacy),
         )
-        .route("/securetoken.googleapis.com/v1/token", any(secure_token::token))
+        .route(
+            "/securetoken.googleapis.com/v1/token",
+            any(secure_token::token),
+        )
         .merge(keys::routes())
         .nest("/emulator/v1", emulator::routes())
         .fallback(not_found)

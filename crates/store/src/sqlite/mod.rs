@@ -3,6 +3,7 @@
 //! `synchronous=NORMAL` in WAL mode loses no committed transaction when the process is
 //! killed; only an OS crash or power loss can drop the last commits.
 
+mod group_commit;
 mod migrate;
 mod rows;
 mod store_impl;
@@ -20,6 +21,7 @@ use firekeeper_core::store::{StoreError, UniqueField};
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    refreshes: tokio::sync::mpsc::Sender<group_commit::Touch>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -64,7 +66,12 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(backend)?;
-        Ok(Self { writer, reader })
+        let refreshes = group_commit::spawn(writer.clone());
+        Ok(Self {
+            writer,
+            reader,
+            refreshes,
+        })
     }
 
     /// A private in-memory database, for tests.
@@ -78,6 +85,7 @@ impl SqliteStore {
             .map_err(backend)?;
         migrate::run(&pool).await?;
         Ok(Self {
+            refreshes: group_commit::spawn(pool.clone()),
             writer: pool.clone(),
             reader: pool,
         })

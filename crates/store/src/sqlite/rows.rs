@@ -24,7 +24,7 @@ pub fn doc(acc: &Account) -> Result<String, StoreError> {
 }
 
 pub const SESSION_COLUMNS: &str = "id, project, tenant, local_id, refresh_hash, provider, \
-     extra_claims, auth_time, created_at, last_used_at, ip, user_agent";
+     extra_claims, auth_time, created_at, last_used_at, ip, user_agent, revoked";
 
 pub fn session(row: &SqliteRow) -> Result<Session, StoreError> {
     let tenant: String = row.try_get("tenant").map_err(backend)?;
@@ -44,6 +44,7 @@ pub fn session(row: &SqliteRow) -> Result<Session, StoreError> {
         last_used_at: row.try_get("last_used_at").map_err(backend)?,
         ip: row.try_get("ip").map_err(backend)?,
         user_agent: row.try_get("user_agent").map_err(backend)?,
+        revoked: row.try_get("revoked").map_err(backend)?,
     })
 }
 

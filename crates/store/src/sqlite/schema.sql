@@ -35,7 +35,9 @@ CREATE TABLE sessions (
     created_at   INTEGER NOT NULL,
     last_used_at INTEGER NOT NULL,
     ip           TEXT,
-    user_agent   TEXT
+    user_agent   TEXT,
+    -- Why the session ended (e.g. `user_deleted`); NULL while it is live.
+    revoked      TEXT
 );
 CREATE INDEX sessions_by_account ON sessions (project, tenant, local_id);
 

@@ -10,7 +10,7 @@ use firekeeper_core::store::{
 };
 
 use super::rows::{self, ACCOUNT_COLUMNS, SESSION_COLUMNS};
-use super::{backend, SqliteStore};
+use super::{backend, group_commit, SqliteStore};
 
 /// Rewrites the federated-id index of one account (the uniqueness of provider + raw id).
 async fn sync_federated(
@@ -163,7 +163,19 @@ impl Store for SqliteStore {
     async fn delete_account(&self, scope: &Scope, local_id: &str) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let mut deleted = false;
-        for table in ["accounts", "federated_ids", "sessions"] {
+        // Sessions are kept, marked, so a refresh says USER_NOT_FOUND (as Firebase) and a
+        // later account with the same uid does not inherit them.
+        sqlx::query(
+            "UPDATE sessions SET revoked = 'user_deleted' \
+             WHERE project = ? AND tenant = ? AND local_id = ? AND revoked IS NULL",
+        )
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(local_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for table in ["accounts", "federated_ids"] {
             let sql =
                 format!("DELETE FROM {table} WHERE project = ? AND tenant = ? AND local_id = ?");
             let done = sqlx::query(&sql)
@@ -231,7 +243,7 @@ impl Store for SqliteStore {
     async fn start_session(&self, s: &Session, login_at: Option<i64>) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(&format!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&s.id)
         .bind(&s.scope.project)
@@ -245,6 +257,7 @@ impl Store for SqliteStore {
         .bind(s.last_used_at)
         .bind(&s.ip)
         .bind(&s.user_agent)
+        .bind(&s.revoked)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -275,26 +288,50 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::session).transpose()
     }
 
-    async fn record_refresh(&self, s: &Session, now_ms: i64) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
-            .bind(now_ms)
-            .bind(&s.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        sqlx::query(
-            "UPDATE accounts SET last_refresh_at = ? \
-             WHERE project = ? AND tenant = ? AND local_id = ?",
-        )
-        .bind(now_ms)
-        .bind(&s.scope.project)
-        .bind(s.scope.tenant_key())
-        .bind(&s.local_id)
-        .execute(&mut *tx)
+    async fn refresh_context(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<(Session, Option<Account>)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {cols}, a.doc, a.last_login_at, a.last_refresh_at FROM sessions s \
+             LEFT JOIN accounts a ON a.project = s.project AND a.tenant = s.tenant \
+             AND a.local_id = s.local_id WHERE s.refresh_hash = ?",
+            cols = SESSION_COLUMNS
+                .split(", ")
+                .map(|c| format!("s.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(hash)
+        .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let session = rows::session(&row)?;
+        let doc: Option<String> = sqlx::Row::try_get(&row, "doc").map_err(backend)?;
+        let account = match doc {
+            Some(_) => Some(rows::account(&row)?),
+            None => None,
+        };
+        Ok(Some((session, account)))
+    }
+
+    async fn record_refresh(&self, s: &Session, now_ms: i64) -> StoreResult<()> {
+        let (done, _) = tokio::sync::oneshot::channel();
+        group_commit::record(
+            &self.refreshes,
+            group_commit::Touch {
+                session_id: s.id.clone(),
+                project: s.scope.project.clone(),
+                tenant: s.scope.tenant_key().to_owned(),
+                local_id: s.local_id.clone(),
+                now_ms,
+                done,
+            },
+        )
+        .await
     }
 
     async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<StoredKey>> {

@@ -16,7 +16,9 @@ fn acc(id: &str, email: Option<&str>) -> Account {
 async fn uniqueness_is_enforced_by_the_database() {
     let s = SqliteStore::in_memory().await.unwrap();
     let p = Scope::project("p");
-    s.create_account(&p, &acc("a", Some("x@y.z"))).await.unwrap();
+    s.create_account(&p, &acc("a", Some("x@y.z")))
+        .await
+        .unwrap();
     assert_eq!(
         s.create_account(&p, &acc("b", Some("x@y.z"))).await,
         Err(StoreError::Conflict(UniqueField::Email))
@@ -33,7 +35,9 @@ async fn uniqueness_is_enforced_by_the_database() {
         project: "p".into(),
         tenant: Some("t".into()),
     };
-    s.create_account(&t, &acc("a", Some("x@y.z"))).await.unwrap();
+    s.create_account(&t, &acc("a", Some("x@y.z")))
+        .await
+        .unwrap();
     assert_eq!(s.count_accounts(&p).await.unwrap(), 1);
 }
 
@@ -56,7 +60,10 @@ async fn federated_ids_are_unique_and_searchable() {
     );
     // The failed insert left nothing behind.
     assert!(s.get_account(&p, "b").await.unwrap().is_none());
-    let hit = s.account_by_federated(&p, "google.com", "123").await.unwrap();
+    let hit = s
+        .account_by_federated(&p, "google.com", "123")
+        .await
+        .unwrap();
     assert_eq!(hit.unwrap().local_id, "a");
     assert!(s.delete_account(&p, "a").await.unwrap());
     assert!(s
@@ -75,7 +82,10 @@ async fn listing_pages_by_local_id() {
     }
     let first = s.list_accounts(&p, None, 2).await.unwrap();
     assert_eq!(
-        first.iter().map(|a| a.local_id.as_str()).collect::<Vec<_>>(),
+        first
+            .iter()
+            .map(|a| a.local_id.as_str())
+            .collect::<Vec<_>>(),
         ["a", "b"]
     );
     let rest = s.list_accounts(&p, Some("b"), 2).await.unwrap();
@@ -87,7 +97,8 @@ async fn listing_pages_by_local_id() {
 async fn update_of_a_missing_account_is_not_found() {
     let s = SqliteStore::in_memory().await.unwrap();
     assert_eq!(
-        s.update_account(&Scope::project("p"), &acc("nope", None)).await,
+        s.update_account(&Scope::project("p"), &acc("nope", None))
+            .await,
         Err(StoreError::NotFound)
     );
 }

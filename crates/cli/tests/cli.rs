@@ -1,0 +1,390 @@
+//! The `firekeeper` binary as operators use it: durability across kill -9 and restarts,
+//! configuration errors, secrets on stdout, file modes, clean shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_firekeeper");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fk-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A cheap password hash keeps the burst fast; it is the storage being tested.
+fn cmd(data: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--data-dir")
+        .arg(data)
+        .env("FIREKEEPER_PASSWORD_HASH_MEMORY_KIB", "64")
+        .env("FIREKEEPER_PASSWORD_HASH_ITERATIONS", "1")
+        .env_remove("FIREKEEPER_CONFIG");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().unwrap()
+}
+
+struct Running {
+    child: Child,
+    base: String,
+}
+
+fn start(data: &Path, extra: &[&str]) -> Running {
+    let mut child = cmd(data)
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("server did not report its address");
+    Running { child, base }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn admin_lookup(base: &str, uids: &[String]) -> usize {
+    let res: Value = reqwest::Client::new()
+        .post(format!(
+            "{base}/identitytoolkit.googleapis.com/v1/projects/demo-firekeeper/accounts:lookup"
+        ))
+        .bearer_auth("owner")
+        .json(&json!({ "localId": uids }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    res["users"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_sign_ups_survive_kill_9() {
+    let data = temp_dir("kill9");
+    let server = start(&data, &["--emulator"]);
+    let base = server.base.clone();
+    let (ack_tx, ack_rx) = mpsc::channel::<String>();
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let base = base.clone();
+        let ack_tx = ack_tx.clone();
+        workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0.. {
+                let sent = http
+                    .post(format!(
+                        "{base}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=k"
+                    ))
+                    .json(&json!({"email": format!("w{w}-{i}@burst.io"), "password": "secret-pw"}))
+                    .send()
+                    .await;
+                let Ok(res) = sent else { break };
+                let Ok(body) = res.json::<Value>().await else {
+                    break;
+                };
+                if let Some(uid) = body["localId"].as_str() {
+                    if ack_tx.send(uid.to_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    // Let a few hundred sign-ups be acknowledged, then kill mid-burst.
+    let mut acked = Vec::new();
+    while acked.len() < 300 {
+        acked.push(ack_rx.recv_timeout(Duration::from_secs(30)).unwrap());
+    }
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for w in workers {
+        let _ = w.await;
+    }
+    acked.extend(ack_rx.try_iter());
+    drop(server);
+
+    let again = start(&data, &["--emulator"]);
+    let mut found = 0;
+    for chunk in acked.chunks(100) {
+        found += admin_lookup(&again.base, chunk).await;
+    }
+    assert_eq!(found, acked.len(), "every acknowledged sign-up is stored");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_and_keys_survive_a_restart_and_sigterm_is_clean() {
+    let data = temp_dir("restart").join("data");
+    let key = String::from_utf8(run(cmd(&data).args(["api-keys", "create"])).stdout).unwrap();
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("AIza") && key.len() == 39, "{key}");
+
+    let first = start(&data, &[]);
+    let http = reqwest::Client::new();
+    let signed: Value = http
+        .post(format!(
+            "{}/identitytoolkit.googleapis.com/v1/accounts:signUp?key={key}",
+            first.base
+        ))
+        .json(&json!({"email": "keep@x.io", "password": "secret-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh = signed["refreshToken"].as_str().unwrap().to_owned();
+    let mut first = first;
+    // SIGTERM: the process exits by itself, successfully.
+    let pid = first.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = first.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let second = start(&data, &[]);
+    let res: Value = http
+        .post(format!(
+            "{}/securetoken.googleapis.com/v1/token?key={key}",
+            second.base
+        ))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(res["id_token"].is_string(), "{res}");
+
+    // Private files.
+    for f in ["firekeeper.db", "master.key"] {
+        let mode = std::fs::metadata(data.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn configuration_errors_name_the_key() {
+    let dir = temp_dir("config");
+    let file = dir.join("firekeeper.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nlisten_port = 9\n").unwrap();
+    let out = run(cmd(&dir.join("d")).arg("--config").arg(&file).arg("serve"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listen_port"), "{err}");
+
+    let out = run(cmd(&dir.join("d"))
+        .env("FIREKEEPER_LISTN", "x")
+        .arg("keys")
+        .arg("list"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FIREKEEPER_LISTN"));
+
+    // Flags beat the environment, which beats the file.
+    std::fs::write(&file, "project = \"from-file\"\n").unwrap();
+    let out = run(cmd(&dir.join("d"))
+        .arg("--config")
+        .arg(&file)
+        .env("FIREKEEPER_PROJECT", "from-env")
+        .args(["users", "create", "--email", "a@b.co"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = run(cmd(&dir.join("d"))
+        .arg("--config")
+        .arg(&file)
+        .env("FIREKEEPER_PROJECT", "from-env")
+        .args(["users", "list", "--json"]));
+    let users: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    let other = run(cmd(&dir.join("d"))
+        .arg("--config")
+        .arg(&file)
+        .env("FIREKEEPER_PROJECT", "from-env")
+        .args(["--project", "from-flag", "users", "list", "--json"]));
+    let users: Value = serde_json::from_slice(&other.stdout).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn operator_commands() {
+    let data = temp_dir("ops");
+    // Secrets alone on stdout.
+    let token = run(cmd(&data).args(["admin-tokens", "create"]));
+    let token = String::from_utf8(token.stdout).unwrap();
+    assert_eq!(token.lines().count(), 1);
+    assert!(token.starts_with("fkadm_"));
+    let listed = run(cmd(&data).args(["admin-tokens", "list", "--json"]));
+    let tokens: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let id = tokens[0]["id"].as_str().unwrap().to_owned();
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(token.trim()));
+    assert!(run(cmd(&data).args(["admin-tokens", "revoke", &id]))
+        .status
+        .success());
+    assert!(!run(cmd(&data).args(["admin-tokens", "revoke", &id]))
+        .status
+        .success());
+
+    let sa = data.join("sa.json");
+    assert!(run(cmd(&data)
+        .args(["service-accounts", "create", "--out"])
+        .arg(&sa))
+    .status
+    .success());
+    assert_eq!(
+        std::fs::metadata(&sa).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let file: Value = serde_json::from_slice(&std::fs::read(&sa).unwrap()).unwrap();
+    for k in [
+        "type",
+        "project_id",
+        "private_key_id",
+        "private_key",
+        "client_email",
+        "token_uri",
+    ] {
+        assert!(file[k].is_string(), "{k}");
+    }
+    assert_eq!(file["type"], "service_account");
+
+    // Users through the CLI, with the server's validation.
+    let uid = run(cmd(&data).args([
+        "users",
+        "create",
+        "--uid",
+        "u-1",
+        "--email",
+        "Ops@X.io",
+        "--password",
+        "secret-pw",
+    ]));
+    assert_eq!(String::from_utf8(uid.stdout).unwrap().trim(), "u-1");
+    let weak = run(cmd(&data).args(["users", "create", "--email", "w@x.io", "--password", "123"]));
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("WEAK_PASSWORD"));
+    assert!(
+        run(cmd(&data).args(["users", "set-claims", "u-1", "{\"admin\":true}"]))
+            .status
+            .success()
+    );
+    assert!(run(cmd(&data).args([
+        "users",
+        "update",
+        "u-1",
+        "--display-name",
+        "Ops",
+        "--disabled",
+        "true"
+    ]))
+    .status
+    .success());
+    let got = run(cmd(&data).args(["users", "get", "--email", "ops@x.io", "--json"]));
+    let user: Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(user["customAttributes"], "{\"admin\":true}");
+    assert_eq!(user["displayName"], "Ops");
+    assert_eq!(user["disabled"], true);
+    assert!(run(cmd(&data).args(["users", "delete", "u-1"]))
+        .status
+        .success());
+    assert!(!run(cmd(&data).args(["users", "get", "u-1"]))
+        .status
+        .success());
+
+    // Keys: rotate makes the queued key active.
+    let before: Value =
+        serde_json::from_slice(&run(cmd(&data).args(["keys", "list", "--json"])).stdout).unwrap();
+    let queued = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "queued")
+        .unwrap()["kid"]
+        .clone();
+    let rotated = run(cmd(&data).args(["keys", "rotate"]));
+    assert_eq!(
+        String::from_utf8(rotated.stdout).unwrap().trim(),
+        queued.as_str().unwrap()
+    );
+    let after: Value =
+        serde_json::from_slice(&run(cmd(&data).args(["keys", "list", "--json"])).stdout).unwrap();
+    let active = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "active")
+        .unwrap();
+    assert_eq!(active["kid"], queued);
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        3,
+        "retired, active, queued"
+    );
+
+    // --help explains itself.
+    let help = String::from_utf8(run(Command::new(BIN).arg("--help")).stdout).unwrap();
+    for word in [
+        "serve",
+        "users",
+        "api-keys",
+        "admin-tokens",
+        "service-accounts",
+        "keys",
+        "FIREKEEPER_",
+    ] {
+        assert!(help.contains(word), "{word}");
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}

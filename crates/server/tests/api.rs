@@ -1,0 +1,971 @@
+//! The HTTP API end to end: a real server on 127.0.0.1:0 over real SQLite, with an injected
+//! clock so expiry and rotation are tested without sleeping.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use firekeeper_core::password::HashCost;
+use firekeeper_core::secrets::MasterKey;
+use firekeeper_core::{Auth, AuthConfig, Clock, ManualClock, Mode};
+use firekeeper_server::AppState;
+use firekeeper_store::SqliteStore;
+use serde_json::{json, Value};
+
+const PROJECT: &str = "demo-test";
+const IT: &str = "/identitytoolkit.googleapis.com/v1";
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    clock: Arc<ManualClock>,
+    auth: Arc<Auth>,
+    key: String,
+    admin: String,
+}
+
+async fn boot(mode: Mode) -> Server {
+    boot_with(mode, 1 << 20).await
+}
+
+async fn boot_with(mode: Mode, max_body_bytes: usize) -> Server {
+    let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let mut cfg = AuthConfig::new(mode, PROJECT);
+    cfg.hash_cost = HashCost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let master = Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap());
+    let auth = Arc::new(
+        Auth::new(cfg, store.clone(), clock.clone(), master)
+            .await
+            .unwrap(),
+    );
+    let now = clock.now_ms();
+    let key = firekeeper_core::credentials::create_api_key(&*store, PROJECT, now)
+        .await
+        .unwrap();
+    let (_, admin) = firekeeper_core::credentials::create_admin_token(&*store, Some(PROJECT), now)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        auth: auth.clone(),
+        max_body_bytes,
+    };
+    tokio::spawn(firekeeper_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    Server {
+        base,
+        http: reqwest::Client::new(),
+        clock,
+        auth,
+        key,
+        admin: if mode == Mode::Emulator {
+            "owner".into()
+        } else {
+            admin
+        },
+    }
+}
+
+impl Server {
+    /// POST with the API key.
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .query(&[("key", &self.key)])
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
+    async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
+    async fn raw(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("non-JSON answer ({status}): {text}"));
+        (status, body)
+    }
+
+    async fn sign_up(&self, email: &str) -> Value {
+        let (s, b) = self
+            .post(
+                &format!("{IT}/accounts:signUp"),
+                json!({"email": email, "password": "secret-pw", "returnSecureToken": true}),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        b
+    }
+
+    async fn refresh(&self, token: &str) -> (u16, Value) {
+        self.raw(
+            self.http
+                .post(format!("{}/securetoken.googleapis.com/v1/token", self.base))
+                .query(&[("key", &self.key)])
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", token)]),
+        )
+        .await
+    }
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn header(token: &str) -> Value {
+    let h = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap()
+}
+
+fn message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
+}
+
+/// The envelope every error must have; returns the message.
+fn assert_envelope(status: u16, body: &Value) -> String {
+    let e = &body["error"];
+    assert_eq!(e["code"], status, "{body}");
+    assert!(e["message"].is_string(), "{body}");
+    assert!(e["errors"][0]["message"].is_string(), "{body}");
+    e["message"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn credential_errors_are_exact() {
+    let s = boot(Mode::Production).await;
+    let url = format!("{}{IT}/accounts:signUp", s.base);
+
+    let (st, b) = s.raw(s.http.post(&url).json(&json!({}))).await;
+    assert_eq!(st, 403);
+    assert_eq!(message(&b), "The request is missing a valid API key.");
+    assert_eq!(b["error"]["status"], "PERMISSION_DENIED");
+    assert_eq!(b["error"]["errors"][0]["reason"], "forbidden");
+
+    let (st, b) = s
+        .raw(
+            s.http
+                .post(&url)
+                .query(&[("key", "AIzaWrong")])
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        message(&b),
+        "API key not valid. Please pass a valid API key."
+    );
+    assert_eq!(b["error"]["status"], "INVALID_ARGUMENT");
+    assert_eq!(b["error"]["details"][0]["reason"], "API_KEY_INVALID");
+
+    // The key also works from the header.
+    let (st, _) = s
+        .raw(
+            s.http
+                .post(&url)
+                .header("x-goog-api-key", &s.key)
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    let (st, b) = s
+        .raw(s.http.post(&url).bearer_auth("owner").json(&json!({})))
+        .await;
+    assert_eq!(st, 401);
+    assert!(message(&b).starts_with("Request had invalid authentication credentials."));
+    assert_eq!(b["error"]["status"], "UNAUTHENTICATED");
+    assert_eq!(b["error"]["errors"][0]["reason"], "authError");
+    assert_eq!(b["error"]["errors"][0]["location"], "Authorization");
+
+    // Admin-only operation with only an API key.
+    let list = format!("{}{IT}/projects/{PROJECT}/accounts:batchGet", s.base);
+    let (st, b) = s.raw(s.http.get(&list).query(&[("key", &s.key)])).await;
+    assert_eq!(st, 401);
+    assert!(message(&b).starts_with("Request is missing required authentication credential."));
+    assert_eq!(b["error"]["errors"][0]["reason"], "required");
+
+    // A project path with only an API key.
+    let (st, b) = s
+        .post(
+            &format!("/identitytoolkit.googleapis.com/v1/projects/{PROJECT}/accounts:lookup"),
+            json!({"localId": ["x"]}),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        message(&b),
+        "INSUFFICIENT_PERMISSION : Only authenticated requests can specify target_project_id."
+    );
+
+    // An admin token of this project used on another project's path.
+    let other = format!("{}{IT}/projects/other-project/accounts:batchGet", s.base);
+    let (st, b) = s.raw(s.http.get(&other).bearer_auth(&s.admin)).await;
+    assert_eq!(st, 403);
+    assert_eq!(message(&b), "The caller does not have permission");
+
+    // Unknown path.
+    let (st, b) = s.raw(s.http.get(format!("{}/nope", s.base))).await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        b,
+        json!({"error":{"code":404,"message":"Not Found","errors":[{"message":"Not Found","reason":"notFound"}],"status":"NOT_FOUND"}})
+    );
+}
+
+#[tokio::test]
+async fn body_errors_are_exact() {
+    let s = boot_with(Mode::Emulator, 4096).await;
+    let url = format!("{}{IT}/accounts:signInWithPassword?key=k", s.base);
+    let (st, b) = s
+        .raw(
+            s.http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("{\"email\": "),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        message(&b).starts_with("Invalid JSON payload received. "),
+        "{b}"
+    );
+    assert_eq!(b["error"]["errors"][0]["reason"], "parseError");
+    assert_eq!(b["error"]["status"], "INVALID_ARGUMENT");
+
+    let (st, b) = s.raw(s.http.post(&url).json(&json!({"email": 5}))).await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        message(&b),
+        "Invalid JSON payload received. /email must be string"
+    );
+
+    let (st, b) = s.raw(s.http.post(&url).json(&json!([1, 2]))).await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        message(&b),
+        "Invalid JSON payload received. Root element must be a message."
+    );
+
+    let (_, b) = s.raw(s.http.post(&url).json(&json!({}))).await;
+    assert_eq!(message(&b), "MISSING_EMAIL");
+    assert!(
+        b["error"].get("status").is_none(),
+        "domain errors carry no status"
+    );
+    assert_eq!(
+        b["error"]["errors"][0],
+        json!({"message":"MISSING_EMAIL","reason":"invalid","domain":"global"})
+    );
+    let (_, b) = s
+        .raw(s.http.post(&url).json(&json!({"email": "a@b.co"})))
+        .await;
+    assert_eq!(message(&b), "MISSING_PASSWORD");
+    let (_, b) = s
+        .raw(
+            s.http
+                .post(&url)
+                .json(&json!({"email": "not-an-email", "password": "x"})),
+        )
+        .await;
+    assert_eq!(message(&b), "INVALID_EMAIL");
+
+    let big = "x".repeat(5000);
+    let (st, b) = s.raw(s.http.post(&url).json(&json!({"email": big}))).await;
+    assert_eq!(st, 413);
+    assert_envelope(st, &b);
+
+    // snake_case keys are accepted.
+    let signup = format!("{}{IT}/accounts:signUp?key=k", s.base);
+    let (st, b) = s
+        .raw(s.http.post(&signup).json(
+            &json!({"email": "snake@x.io", "password": "secret-pw", "return_secure_token": true}),
+        ))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (_, b) = s
+        .raw(
+            s.http
+                .post(&signup)
+                .json(&json!({"email": "weak@x.io", "password": "123"})),
+        )
+        .await;
+    assert_eq!(
+        message(&b),
+        "WEAK_PASSWORD : Password should be at least 6 characters"
+    );
+    let (_, b) = s
+        .raw(
+            s.http
+                .post(&signup)
+                .json(&json!({"email": "snake@x.io", "password": "secret-pw"})),
+        )
+        .await;
+    assert_eq!(message(&b), "EMAIL_EXISTS");
+}
+
+/// Every operation, fed values of every wrong type for every field, answers with an
+/// envelope below 500.
+#[tokio::test]
+async fn garbage_never_causes_a_500() {
+    for mode in [Mode::Emulator, Mode::Production] {
+        let s = boot(mode).await;
+        let user = s.sign_up("fuzz@x.io").await;
+        let id_token = user["idToken"].as_str().unwrap().to_owned();
+        let ops = [
+            "accounts:signUp",
+            "accounts:signInWithPassword",
+            "accounts:signInWithCustomToken",
+            "accounts:lookup",
+            "accounts:update",
+            "accounts:delete",
+            "accounts:sendOobCode",
+        ];
+        let fields = [
+            "email",
+            "password",
+            "idToken",
+            "localId",
+            "token",
+            "displayName",
+            "validSince",
+            "customAttributes",
+            "deleteAttribute",
+            "deleteProvider",
+            "phoneNumber",
+            "tenantId",
+            "targetProjectId",
+            "federatedUserId",
+            "mfa",
+            "linkProviderUserInfo",
+            "disableUser",
+            "emailVerified",
+            "createdAt",
+        ];
+        let values = [
+            json!(null),
+            json!(1),
+            json!(-1.5),
+            json!(true),
+            json!("x"),
+            json!(""),
+            json!([]),
+            json!(["a", 1]),
+            json!({}),
+            json!({"a": [null]}),
+            json!("\u{0000}"),
+            json!(1e308),
+            json!(id_token.clone()),
+        ];
+        for op in ops {
+            for field in fields {
+                for v in &values {
+                    for admin in [false, true] {
+                        let body = json!({ field: v });
+                        let path = if admin {
+                            format!("{IT}/projects/{PROJECT}/{op}")
+                        } else {
+                            format!("{IT}/{op}")
+                        };
+                        let (st, b) = if admin {
+                            s.admin_post(&path, body.clone()).await
+                        } else {
+                            s.post(&path, body.clone()).await
+                        };
+                        assert!(st < 500 || st == 501, "{op} {body} -> {st} {b}");
+                        if st != 200 {
+                            assert_envelope(st, &b);
+                        }
+                    }
+                }
+            }
+        }
+        for garbage in ["", "x", "a.b.c", "e30.e30.", "...", &id_token] {
+            let (st, b) = s.refresh(garbage).await;
+            assert_eq!(st, 400, "{b}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn id_token_has_exactly_firebases_claims() {
+    let s = boot(Mode::Production).await;
+    let b = s.sign_up("Claims@Example.com").await;
+    assert_eq!(b["kind"], "identitytoolkit#SignupNewUserResponse");
+    assert_eq!(b["expiresIn"], "3600");
+    assert_eq!(b["email"], "claims@example.com");
+    let t = b["idToken"].as_str().unwrap();
+    let h = header(t);
+    assert_eq!(h["alg"], "RS256");
+    assert!(h["kid"].is_string());
+    let c = claims(t);
+    let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "email",
+            "email_verified",
+            "auth_time",
+            "user_id",
+            "firebase",
+            "iat",
+            "exp",
+            "aud",
+            "iss",
+            "sub"
+        ]
+    );
+    assert_eq!(
+        c["iss"],
+        format!("https://securetoken.google.com/{PROJECT}")
+    );
+    assert_eq!(c["aud"], PROJECT);
+    assert_eq!(c["sub"], b["localId"]);
+    assert_eq!(c["user_id"], b["localId"]);
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert_eq!(c["firebase"]["sign_in_provider"], "password");
+    assert_eq!(
+        c["firebase"]["identities"]["email"],
+        json!(["claims@example.com"])
+    );
+
+    // Custom claims reach the token on refresh; reserved ones are refused.
+    let uid = b["localId"].as_str().unwrap();
+    let upd = format!("{IT}/projects/{PROJECT}/accounts:update");
+    let (st, r) = s
+        .admin_post(
+            &upd,
+            json!({"localId": uid, "customAttributes": "{\"admin\":true,\"name\":\"Boss\"}"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let (_, r) = s
+        .admin_post(
+            &upd,
+            json!({"localId": uid, "customAttributes": "{\"sub\":\"x\"}"}),
+        )
+        .await;
+    assert_eq!(message(&r), "FORBIDDEN_CLAIM : sub");
+    let big = format!("{{\"k\":\"{}\"}}", "v".repeat(1000));
+    let (_, r) = s
+        .admin_post(&upd, json!({"localId": uid, "customAttributes": big}))
+        .await;
+    assert_eq!(message(&r), "CLAIMS_TOO_LARGE");
+    let (_, r) = s
+        .admin_post(&upd, json!({"localId": uid, "customAttributes": "[1]"}))
+        .await;
+    assert_eq!(message(&r), "INVALID_CLAIMS");
+    let (st, r) = s.refresh(b["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(st, 200, "{r}");
+    let c = claims(r["id_token"].as_str().unwrap());
+    assert_eq!(c["admin"], true);
+    assert_eq!(c["name"], "Boss");
+    assert_eq!(r["access_token"], r["id_token"]);
+    assert_eq!(r["token_type"], "Bearer");
+    assert_eq!(r["user_id"], uid);
+
+    // End users see a redacted hash; admins the real one.
+    let (_, me) = s
+        .post(&format!("{IT}/accounts:lookup"), json!({"idToken": t}))
+        .await;
+    assert_eq!(me["users"][0]["passwordHash"], "UkVEQUNURUQ=");
+    assert!(me["users"][0].get("salt").is_none());
+    let (_, adm) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts:lookup"),
+            json!({"localId": [uid]}),
+        )
+        .await;
+    assert_ne!(adm["users"][0]["passwordHash"], "UkVEQUNURUQ=");
+    assert!(adm["users"][0]["salt"].is_string());
+    assert!(adm["users"][0]["lastRefreshAt"].is_string());
+    // A miss is 200 without users.
+    let (st, miss) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts:lookup"),
+            json!({"localId": ["nobody"]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(miss.get("users").is_none());
+}
+
+#[tokio::test]
+async fn refresh_follows_production_semantics() {
+    let s = boot(Mode::Production).await;
+    let upd = format!("{IT}/projects/{PROJECT}/accounts:update");
+
+    // Admin revoke (validSince) → TOKEN_EXPIRED on refresh and on idToken calls.
+    let a = s.sign_up("revoke@x.io").await;
+    s.clock.advance_secs(10);
+    let now = s.clock.now_secs();
+    let (st, _) = s
+        .admin_post(&upd, json!({"localId": a["localId"], "validSince": now}))
+        .await;
+    assert_eq!(st, 200);
+    let (_, r) = s.refresh(a["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    let (_, r) = s
+        .post(
+            &format!("{IT}/accounts:lookup"),
+            json!({"idToken": a["idToken"]}),
+        )
+        .await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+
+    // Disabled → USER_DISABLED for refresh, sign-in and idToken calls.
+    let b = s.sign_up("disable@x.io").await;
+    s.admin_post(&upd, json!({"localId": b["localId"], "disableUser": true}))
+        .await;
+    let (_, r) = s.refresh(b["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(message(&r), "USER_DISABLED");
+    let (_, r) = s
+        .post(
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "disable@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(message(&r), "USER_DISABLED");
+
+    // Deleted → USER_NOT_FOUND.
+    let c = s.sign_up("delete@x.io").await;
+    let (st, d) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts:delete"),
+            json!({"localId": c["localId"]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(d["kind"], "identitytoolkit#DeleteAccountResponse");
+    let (_, r) = s.refresh(c["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(message(&r), "USER_NOT_FOUND");
+
+    // A password change by the user revokes other sessions but hands this device fresh
+    // tokens with a new auth_time.
+    let d = s.sign_up("change@x.io").await;
+    s.clock.advance_secs(5);
+    let (st, r) = s
+        .post(
+            &format!("{IT}/accounts:update"),
+            json!({"idToken": d["idToken"], "password": "new-secret", "returnSecureToken": true}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let fresh = r["idToken"].as_str().unwrap();
+    assert!(r["refreshToken"].is_string());
+    assert_eq!(claims(fresh)["auth_time"], s.clock.now_secs());
+    let (_, old) = s.refresh(d["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(message(&old), "TOKEN_EXPIRED");
+    let (st, _) = s.refresh(r["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(st, 200);
+
+    // An expired ID token is refused.
+    let e = s.sign_up("expire@x.io").await;
+    s.clock.advance_secs(3601);
+    let (_, r) = s
+        .post(
+            &format!("{IT}/accounts:lookup"),
+            json!({"idToken": e["idToken"]}),
+        )
+        .await;
+    assert_eq!(message(&r), "INVALID_ID_TOKEN");
+    // An unsigned token is refused in production mode.
+    let forged = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        e["idToken"].as_str().unwrap().split('.').nth(1).unwrap()
+    );
+    let (_, r) = s
+        .post(&format!("{IT}/accounts:lookup"), json!({"idToken": forged}))
+        .await;
+    assert_eq!(message(&r), "INVALID_ID_TOKEN");
+}
+
+#[tokio::test]
+async fn sign_in_errors_depend_on_email_privacy() {
+    let prod = boot(Mode::Production).await;
+    prod.sign_up("who@x.io").await;
+    let path = format!("{IT}/accounts:signInWithPassword");
+    for body in [
+        json!({"email": "nobody@x.io", "password": "secret-pw"}),
+        json!({"email": "who@x.io", "password": "wrong-pw"}),
+    ] {
+        let (_, r) = prod.post(&path, body).await;
+        assert_eq!(message(&r), "INVALID_LOGIN_CREDENTIALS");
+    }
+    let emu = boot(Mode::Emulator).await;
+    emu.sign_up("who@x.io").await;
+    let (_, r) = emu
+        .post(
+            &path,
+            json!({"email": "nobody@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(message(&r), "EMAIL_NOT_FOUND");
+    let (_, r) = emu
+        .post(&path, json!({"email": "WHO@x.io", "password": "wrong-pw"}))
+        .await;
+    assert_eq!(message(&r), "INVALID_PASSWORD");
+    let (st, r) = emu
+        .post(&path, json!({"email": "WHO@x.io", "password": "secret-pw"}))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(r["registered"], true);
+    assert_eq!(header(r["idToken"].as_str().unwrap())["alg"], "none");
+    assert!(r["idToken"].as_str().unwrap().ends_with('.'));
+}
+
+#[tokio::test]
+async fn keys_rotate_and_stay_published_until_tokens_expire() {
+    let s = boot(Mode::Production).await;
+    let jwks_url = format!(
+        "{}/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
+        s.base
+    );
+    let x509_url = format!(
+        "{}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
+        s.base
+    );
+    let res = s.http.get(&x509_url).send().await.unwrap();
+    let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
+    let certs: Value = res.json().await.unwrap();
+    // The active key and the queued next one are both published.
+    assert_eq!(certs.as_object().unwrap().len(), 2);
+    assert!(certs.as_object().unwrap().values().all(|c| c
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----")));
+    let max_age: i64 = cache
+        .strip_prefix("public, max-age=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(max_age > 0 && max_age <= 6 * 3600, "{cache}");
+
+    let a = s.sign_up("rot-a@x.io").await;
+    let kid_a = header(a["idToken"].as_str().unwrap())["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(certs.get(&kid_a).is_some());
+
+    // Six hours later the queued key signs; the old one stays published for the
+    // lifetime of its tokens.
+    s.clock.advance_secs(6 * 3600 + 1);
+    s.auth.id_keys().tick().await.unwrap();
+    let b = s.sign_up("rot-b@x.io").await;
+    let kid_b = header(b["idToken"].as_str().unwrap())["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(kid_a, kid_b);
+    assert!(
+        certs.get(&kid_b).is_some(),
+        "the new signing key was published before it signed"
+    );
+    let jwks: Value = s
+        .http
+        .get(&jwks_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&kid_a.as_str()) && kids.contains(&kid_b.as_str()));
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+
+    // Past the old key's retention it is gone.
+    s.clock.advance_secs(3600 + 301);
+    s.auth.id_keys().tick().await.unwrap();
+    let jwks: Value = s
+        .http
+        .get(&jwks_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(!kids.contains(&kid_a.as_str()));
+    assert!(kids.contains(&kid_b.as_str()));
+}
+
+#[tokio::test]
+async fn admin_listing_paging_and_batch_delete() {
+    let s = boot(Mode::Emulator).await;
+    let create = format!("{IT}/projects/{PROJECT}/accounts");
+    for i in 0..5 {
+        let (st, b) = s
+            .admin_post(
+                &create,
+                json!({"localId": format!("u{i}"), "email": format!("u{i}@x.io")}),
+            )
+            .await;
+        assert_eq!(st, 200, "{b}");
+        assert!(b.get("idToken").is_none(), "admin create issues no tokens");
+    }
+    let (_, dup) = s.admin_post(&create, json!({"localId": "u1"})).await;
+    assert_eq!(message(&dup), "DUPLICATE_LOCAL_ID");
+    let (_, bad) = s
+        .post(&format!("{IT}/accounts:signUp"), json!({"localId": "zz"}))
+        .await;
+    assert_eq!(message(&bad), "UNEXPECTED_PARAMETER : User ID");
+
+    let list = format!("{}{IT}/projects/{PROJECT}/accounts:batchGet", s.base);
+    let (_, p1) = s
+        .raw(
+            s.http
+                .get(&list)
+                .bearer_auth("owner")
+                .query(&[("maxResults", "2")]),
+        )
+        .await;
+    assert_eq!(p1["users"].as_array().unwrap().len(), 2);
+    assert_eq!(p1["nextPageToken"], "u1");
+    let (_, p3) = s
+        .raw(
+            s.http
+                .get(&list)
+                .bearer_auth("owner")
+                .query(&[("maxResults", "2"), ("nextPageToken", "u3")]),
+        )
+        .await;
+    assert_eq!(p3["users"].as_array().unwrap().len(), 1);
+    assert!(p3.get("nextPageToken").is_none());
+
+    let del = format!("{IT}/projects/{PROJECT}/accounts:batchDelete");
+    let (_, r) = s
+        .admin_post(&del, json!({"localIds": ["u0", "ghost"]}))
+        .await;
+    assert_eq!(r["errors"][0]["localId"], "u0");
+    assert_eq!(r["errors"][0]["index"], 0);
+    assert_eq!(
+        r["errors"][0]["message"],
+        "NOT_DISABLED : Disable the account before batch deletion."
+    );
+    let (_, r) = s
+        .admin_post(&del, json!({"localIds": ["u0", "ghost"], "force": true}))
+        .await;
+    assert!(r.get("errors").is_none());
+    let (_, r) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts:query"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r["recordsCount"], "4");
+
+    // Emulator maintenance routes.
+    let (st, _) = s
+        .raw(s.http.delete(format!(
+            "{}/emulator/v1/projects/{PROJECT}/accounts",
+            s.base
+        )))
+        .await;
+    assert_eq!(st, 200);
+    let (_, r) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts:query"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r["recordsCount"], "0");
+    let (_, root) = s.raw(s.http.get(format!("{}/", s.base))).await;
+    assert_eq!(root["authEmulator"]["ready"], true);
+}
+
+#[tokio::test]
+async fn legacy_routes_and_cors() {
+    let s = boot(Mode::Emulator).await;
+    let (st, b) = s
+        .post(
+            "/www.googleapis.com/identitytoolkit/v3/relyingparty/signupNewUser",
+            json!({"email": "old@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, b) = s
+        .post(
+            "/www.googleapis.com/identitytoolkit/v3/relyingparty/verifyPassword",
+            json!({"email": "old@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+
+    let res = s
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}{IT}/accounts:signUp", s.base),
+        )
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,x-client-version",
+        )
+        .header("access-control-request-private-network", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let h = res.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://app.example");
+    assert_eq!(
+        h["access-control-allow-headers"],
+        "content-type,x-client-version"
+    );
+    assert_eq!(
+        h["access-control-allow-methods"],
+        "GET,HEAD,PUT,PATCH,POST,DELETE"
+    );
+    assert_eq!(h["access-control-allow-private-network"], "true");
+}
+
+#[tokio::test]
+async fn custom_tokens_in_production_need_a_known_service_account() {
+    let s = boot(Mode::Production).await;
+    let store = s.auth.store();
+    let now = s.clock.now_ms();
+    let sa = firekeeper_core::credentials::create_service_account(store, PROJECT, now)
+        .await
+        .unwrap();
+    let other = firekeeper_core::credentials::create_service_account(store, "other-project", now)
+        .await
+        .unwrap();
+    let key =
+        firekeeper_tokens::SigningKey::from_pkcs8_pem("k", sa["private_key"].as_str().unwrap())
+            .unwrap();
+    let other_key =
+        firekeeper_tokens::SigningKey::from_pkcs8_pem("k", other["private_key"].as_str().unwrap())
+            .unwrap();
+    let aud =
+        "https://identitytoolkit.googleapis.com/google.identity.identitytoolkit.v1.IdentityToolkit";
+    let iat = s.clock.now_secs();
+    let make = |key: &firekeeper_tokens::SigningKey, iss: &Value, payload: Value| {
+        let mut p = payload.as_object().unwrap().clone();
+        p.insert("iss".into(), iss.clone());
+        p.insert("sub".into(), iss.clone());
+        firekeeper_tokens::jws::sign_with_header(key, &json!({"alg": "RS256", "typ": "JWT"}), &p)
+            .unwrap()
+    };
+    let path = format!("{IT}/accounts:signInWithCustomToken");
+    let good = make(
+        &key,
+        &sa["client_email"],
+        json!({"aud": aud, "iat": iat, "exp": iat + 3600, "uid": "cu1", "claims": {"tier": "gold"}}),
+    );
+    let (st, r) = s.post(&path, json!({"token": good})).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["isNewUser"], true);
+    let c = claims(r["idToken"].as_str().unwrap());
+    assert_eq!(c["tier"], "gold");
+    assert_eq!(c["firebase"]["sign_in_provider"], "custom");
+
+    let cases = [
+        (
+            make(
+                &key,
+                &sa["client_email"],
+                json!({"aud": aud, "iat": iat - 7200, "exp": iat - 3600, "uid": "x"}),
+            ),
+            "INVALID_CUSTOM_TOKEN",
+        ),
+        (
+            make(
+                &key,
+                &sa["client_email"],
+                json!({"aud": aud, "iat": iat, "exp": iat + 7200, "uid": "x"}),
+            ),
+            "INVALID_CUSTOM_TOKEN",
+        ),
+        (
+            make(
+                &key,
+                &sa["client_email"],
+                json!({"aud": "x", "iat": iat, "exp": iat + 60, "uid": "x"}),
+            ),
+            "INVALID_CUSTOM_TOKEN",
+        ),
+        (
+            make(
+                &other_key,
+                &sa["client_email"],
+                json!({"aud": aud, "iat": iat, "exp": iat + 60, "uid": "x"}),
+            ),
+            "INVALID_CUSTOM_TOKEN",
+        ),
+        (
+            make(
+                &other_key,
+                &other["client_email"],
+                json!({"aud": aud, "iat": iat, "exp": iat + 60, "uid": "x"}),
+            ),
+            "CREDENTIAL_MISMATCH",
+        ),
+        (
+            make(
+                &key,
+                &sa["client_email"],
+                json!({"aud": aud, "iat": iat, "exp": iat + 60}),
+            ),
+            "MISSING_IDENTIFIER",
+        ),
+        (
+            make(
+                &key,
+                &sa["client_email"],
+                json!({"aud": aud, "iat": iat, "exp": iat + 60, "uid": "x", "claims": {"firebase": 1}}),
+            ),
+            "FORBIDDEN_CLAIM",
+        ),
+        ("not a token".to_owned(), "INVALID_CUSTOM_TOKEN"),
+    ];
+    for (token, want) in cases {
+        let (st, r) = s.post(&path, json!({"token": token})).await;
+        assert_eq!(st, 400);
+        assert!(message(&r).starts_with(want), "{want}: {r}");
+    }
+    let (_, r) = s.post(&path, json!({})).await;
+    assert_eq!(message(&r), "MISSING_CUSTOM_TOKEN");
+}
