@@ -30,15 +30,27 @@ fn ensure_private_file(path: &Path) -> Result<()> {
 fn master_key(dir: &Path) -> Result<MasterKey> {
     let path = dir.join(MASTER_KEY_FILE);
     if !path.exists() {
+        // Written aside and linked into place: a crash never leaves a partial key.
         let bytes = MasterKey::generate_bytes()?;
+        let tmp = dir.join(format!("{MASTER_KEY_FILE}.{}.tmp", std::process::id()));
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(&bytes)?;
         f.sync_all()?;
+        let linked = fs::hard_link(&tmp, &path).or_else(|e| match e.kind() {
+            // Another process won the race: use its key.
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(e),
+        });
+        fs::remove_file(&tmp)?;
+        linked.with_context(|| format!("cannot create {}", path.display()))?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.len() != 32 {

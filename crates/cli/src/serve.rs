@@ -89,17 +89,11 @@ pub async fn run(settings: Settings) -> Result<()> {
         .await
         .context("cannot initialise signing keys")?,
     );
-    if mode == Mode::Production
-        && auth
-            .store()
-            .api_keys(Some(&settings.project))
-            .await?
-            .is_empty()
-    {
+    let store: &dyn firekeeper_core::Store = &*dd.store;
+    if mode == Mode::Production && store.api_keys(Some(&settings.project)).await?.is_empty() {
         let now = auth.clock().now_ms();
         let key =
-            firekeeper_core::credentials::create_api_key(auth.store(), &settings.project, now)
-                .await?;
+            firekeeper_core::credentials::create_api_key(store, &settings.project, now).await?;
         tracing::info!(project = %settings.project, api_key = %key, "created the first API key");
     }
     let listener = TcpListener::bind(settings.listen)
@@ -130,6 +124,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     let state = AppState {
         auth,
         max_body_bytes: settings.max_body_bytes,
+        public_url: settings.public_url.clone(),
     };
     firekeeper_server::serve(listener, state, shutdown_signal()).await?;
     ticker.abort();

@@ -39,6 +39,9 @@ pub enum Error {
     /// 501 with the given message.
     #[error("{0}")]
     NotImplemented(String),
+    /// 409: the record kept changing under concurrent writes; the client may retry.
+    #[error("ABORTED : The account was changed concurrently; retry the request.")]
+    Aborted,
     /// 413: body larger than the configured limit.
     #[error("Request payload size exceeds the limit: {0} bytes.")]
     PayloadTooLarge(usize),
@@ -70,14 +73,6 @@ impl Error {
         Error::Internal(what.to_string())
     }
 
-    /// The domain code, if this is a domain error.
-    pub fn code_str(&self) -> Option<&'static str> {
-        match self {
-            Error::Code { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-
     pub fn http_status(&self) -> u16 {
         match self {
             Error::Code { .. }
@@ -87,6 +82,7 @@ impl Error {
             Error::MissingCredential | Error::InvalidCredential => 401,
             Error::MissingApiKey | Error::PermissionDenied => 403,
             Error::NotFound => 404,
+            Error::Aborted => 409,
             Error::PayloadTooLarge(_) => 413,
             Error::NotImplemented(_) => 501,
             Error::Internal(_) => 500,
@@ -103,6 +99,7 @@ impl Error {
             Error::MissingCredential | Error::InvalidCredential => Some("UNAUTHENTICATED"),
             Error::MissingApiKey | Error::PermissionDenied => Some("PERMISSION_DENIED"),
             Error::NotFound => Some("NOT_FOUND"),
+            Error::Aborted => Some("ABORTED"),
             Error::PayloadTooLarge(_) => Some("INVALID_ARGUMENT"),
             Error::NotImplemented(_) => Some("NOT_IMPLEMENTED"),
             Error::Internal(_) => Some("INTERNAL"),
@@ -129,6 +126,7 @@ impl From<StoreError> for Error {
             }
             StoreError::Conflict(UniqueField::Other) => Error::internal("unique constraint"),
             StoreError::NotFound => Error::code("USER_NOT_FOUND"),
+            StoreError::Stale => Error::Aborted,
             StoreError::Backend(msg) => Error::Internal(msg),
         }
     }

@@ -15,7 +15,13 @@ use crate::secrets::MasterKey;
 use crate::store::{Store, StoredKey};
 
 pub const ID_TOKEN_KEYS: &str = "id_token";
-pub const SESSION_COOKIE_KEYS: &str = "session_cookie";
+
+/// The key that signs at `now`: the latest to have activated.
+pub fn active_key(keys: &[StoredKey], now: i64) -> Option<&StoredKey> {
+    keys.iter()
+        .filter(|k| k.activates_at <= now)
+        .max_by_key(|k| (k.activates_at, k.created_at))
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct KeyPolicy {
@@ -109,6 +115,7 @@ async fn new_key(
             kid: key.kid().to_owned(),
             purpose: purpose.to_owned(),
             private_key: master.seal(key.pkcs8())?,
+            public_key: key.public_key().rsa_der,
             cert_pem: key.cert_pem().to_owned(),
             created_at: now,
             activates_at,
@@ -130,11 +137,7 @@ pub async fn reconcile(
     let period = policy.rotation_secs * 1000;
     loop {
         let keys = store.signing_keys(purpose).await?;
-        let active = keys
-            .iter()
-            .filter(|k| k.activates_at <= now)
-            .max_by_key(|k| (k.activates_at, k.created_at));
-        let Some(active) = active else {
+        let Some(active) = active_key(&keys, now) else {
             match keys.iter().min_by_key(|k| k.activates_at) {
                 // A next key exists but nothing is active (clock moved back, or a fresh
                 // store): bring the next key forward.
@@ -202,20 +205,14 @@ async fn load(
 ) -> Result<KeySet> {
     let version = store.signing_keys_version(purpose).await?;
     let keys = store.signing_keys(purpose).await?;
-    let active = keys
-        .iter()
-        .filter(|k| k.activates_at <= now)
-        .max_by_key(|k| (k.activates_at, k.created_at))
-        .ok_or_else(|| Error::internal("no active signing key"))?;
+    let active = active_key(&keys, now).ok_or_else(|| Error::internal("no active signing key"))?;
     let pkcs8 = master.open(&active.private_key)?;
     let signing =
         SigningKey::from_parts(&active.kid, &pkcs8, &active.cert_pem).map_err(Error::internal)?;
     let mut published = Vec::new();
     let mut by_kid = HashMap::new();
     for k in &keys {
-        let pk = SigningKey::from_parts(&k.kid, &master.open(&k.private_key)?, &k.cert_pem)
-            .map_err(Error::internal)?
-            .public_key();
+        let pk = PublicKey::from_der(&k.kid, &k.public_key).map_err(Error::internal)?;
         by_kid.insert(k.kid.clone(), pk.clone());
         published.push((pk, k.cert_pem.clone()));
     }

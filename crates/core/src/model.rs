@@ -87,6 +87,9 @@ pub struct Account {
     pub tenant_id: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mfa_info: Vec<Value>,
+    /// The stored row's version when read: writes succeed only if it is unchanged.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 impl Account {
@@ -120,7 +123,7 @@ pub struct Session {
     pub id: String,
     pub scope: Scope,
     pub local_id: String,
-    /// SHA-256 of the current refresh token; the token itself is never stored.
+    /// SHA-256 of the session's refresh token; the token itself is never stored.
     pub refresh_hash: Vec<u8>,
     pub provider: String,
     /// Claims added at sign-in (custom-token `claims`, blocking `sessionClaims`).

@@ -28,7 +28,7 @@ impl Default for HashCost {
 
 #[derive(Debug, Clone)]
 pub struct Hasher {
-    cost: HashCost,
+    params: Params,
     accept_fake: bool,
 }
 
@@ -36,27 +36,19 @@ const FAKE_PREFIX: &str = "fakeHash:";
 
 impl Hasher {
     pub fn new(cost: HashCost, accept_fake: bool) -> Result<Self> {
-        Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| Error::internal(format!("invalid password hash cost: {e}")))?;
-        Ok(Self { cost, accept_fake })
-    }
-
-    fn argon2(&self) -> Result<Argon2<'static>> {
-        let params = Params::new(
-            self.cost.memory_kib,
-            self.cost.iterations,
-            self.cost.parallelism,
-            None,
-        )
-        .map_err(|e| Error::internal(e.to_string()))?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+        Ok(Self {
+            params,
+            accept_fake,
+        })
     }
 
     /// A PHC string. CPU-heavy: call from a blocking thread.
     pub fn hash(&self, password: &str) -> Result<String> {
         let salt = SaltString::encode_b64(&random_bytes::<16>()?)
             .map_err(|e| Error::internal(e.to_string()))?;
-        self.argon2()?
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(|e| Error::internal(e.to_string()))

@@ -21,6 +21,9 @@ pub enum StoreError {
     /// The row to update is gone (deleted concurrently).
     #[error("not found")]
     NotFound,
+    /// The row changed since it was read (a concurrent write won): read again and retry.
+    #[error("stale write")]
+    Stale,
     #[error("storage: {0}")]
     Backend(String),
 }
@@ -33,6 +36,8 @@ pub struct StoredKey {
     pub kid: String,
     pub purpose: String,
     pub private_key: Vec<u8>,
+    /// RSA public key, PKCS#1 DER, so publishing needs no decryption.
+    pub public_key: Vec<u8>,
     pub cert_pem: String,
     pub created_at: i64,
     /// When the key starts signing (keys are published before they sign).
@@ -71,9 +76,24 @@ pub struct ServiceAccount {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // Accounts.
-    async fn create_account(&self, scope: &Scope, account: &Account) -> StoreResult<()>;
-    /// Replaces the stored document; fails with `Conflict` on a taken email or phone.
-    async fn update_account(&self, scope: &Scope, account: &Account) -> StoreResult<()>;
+    /// Inserts the account and, in the same transaction, its first session.
+    async fn create_account(
+        &self,
+        scope: &Scope,
+        account: &Account,
+        session: Option<&Session>,
+    ) -> StoreResult<()>;
+    /// Replaces the stored document if its version is still `account.version` (else
+    /// `Stale`), and inserts `session` in the same transaction. `Conflict` on a taken email
+    /// or phone. Leaves `lastLoginAt` and `lastRefreshAt` alone.
+    async fn update_account(
+        &self,
+        scope: &Scope,
+        account: &Account,
+        session: Option<&Session>,
+    ) -> StoreResult<()>;
+    async fn set_last_login_at(&self, scope: &Scope, local_id: &str, at_ms: i64)
+        -> StoreResult<()>;
     async fn get_account(&self, scope: &Scope, local_id: &str) -> StoreResult<Option<Account>>;
     async fn account_by_email(&self, scope: &Scope, email: &str) -> StoreResult<Option<Account>>;
     async fn account_by_phone(&self, scope: &Scope, phone: &str) -> StoreResult<Option<Account>>;
@@ -86,6 +106,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the account and marks its sessions revoked (`user_deleted`); false if it did
     /// not exist.
     async fn delete_account(&self, scope: &Scope, local_id: &str) -> StoreResult<bool>;
+    /// Accounts ordered by `local_id`, skipping `offset`; newest uid first if `descending`.
+    async fn page_accounts(
+        &self,
+        scope: &Scope,
+        offset: u64,
+        limit: u32,
+        descending: bool,
+    ) -> StoreResult<Vec<Account>>;
     /// Accounts ordered by `local_id`, strictly after `after`.
     async fn list_accounts(
         &self,
@@ -94,16 +122,15 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<Account>>;
     async fn count_accounts(&self, scope: &Scope) -> StoreResult<u64>;
-    /// Deletes every account (and session) of a scope.
+    /// Deletes every account of a scope; their sessions are marked `user_deleted`.
     async fn delete_all_accounts(&self, scope: &Scope) -> StoreResult<()>;
-    /// Deletes everything a project owns: accounts, sessions, tenants, config.
+    /// Deletes everything a project owns (accounts, sessions, settings), atomically.
     async fn wipe_project(&self, project: &str) -> StoreResult<()>;
 
     // Sessions.
     /// Stores a new session; with `login_at`, also records the account's `lastLoginAt`, in
     /// the same transaction.
     async fn start_session(&self, session: &Session, login_at: Option<i64>) -> StoreResult<()>;
-    async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<Session>>;
     /// The session of a refresh token together with its account (`None` if deleted), in
     /// one read: this is the refresh hot path.
     async fn refresh_context(&self, hash: &[u8])

@@ -37,6 +37,7 @@ fn first_error(e: &Error, message: &str) -> Value {
             "location": "Authorization", "locationType": "header",
         }),
         Error::NotFound => json!({"message": message, "reason": "notFound"}),
+        Error::Aborted => json!({"message": message, "domain": "global", "reason": "aborted"}),
         Error::NotImplemented(_) => json!({"message": message, "reason": "unimplemented"}),
         Error::Internal(_) => {
             json!({"message": message, "domain": "global", "reason": "backendError"})

@@ -1,5 +1,5 @@
 //! The HTTP face of Firekeeper: axum routers per API family. Handlers authenticate, parse
-//! and render; every decision is made in `firekeeper_core`.
+//! and render; the decisions are `firekeeper_core`'s.
 
 mod cors;
 mod error;
@@ -21,6 +21,9 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// The URL clients reach this server at (for discovery documents). Unset: derived
+    /// from each request's `Host`, which is only safe when no shared cache sits in front.
+    pub public_url: Option<String>,
 }
 
 pub fn router(state: AppState) -> Router {

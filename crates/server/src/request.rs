@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request};
-use firekeeper_core::access::Credentials;
+use firekeeper_core::access::{Accepts, Credentials};
 use firekeeper_core::Error;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -40,9 +40,15 @@ impl Incoming {
                     .collect()
             })
             .unwrap_or_default();
-        let body = axum::body::to_bytes(body, max_body)
-            .await
-            .map_err(|_| Error::PayloadTooLarge(max_body))?;
+        let body = axum::body::to_bytes(body, max_body).await.map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Error::PayloadTooLarge(max_body)
+            } else {
+                Error::ParseError(format!("Invalid JSON payload received. {e}"))
+            }
+        })?;
         Ok(Self {
             method: parts.method,
             path: parts.uri.path().to_owned(),
@@ -70,6 +76,18 @@ impl Incoming {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
         Credentials { api_key, bearer }
+    }
+
+    /// Refuses a request that carries no credential at all before its body is looked at,
+    /// so anonymous callers learn nothing from parse errors.
+    pub fn require_some_credential(&self, accepts: Accepts) -> Result<(), Error> {
+        let c = self.credentials();
+        match (c.bearer, c.api_key.filter(|k| !k.is_empty()), accepts) {
+            (Some(_), _, _) => Ok(()),
+            (None, _, Accepts::AdminOnly) => Err(Error::MissingCredential),
+            (None, None, Accepts::KeyOrAdmin) => Err(Error::MissingApiKey),
+            (None, Some(_), Accepts::KeyOrAdmin) => Ok(()),
+        }
     }
 
     pub fn user_agent(&self) -> Option<String> {

@@ -20,6 +20,7 @@ struct Server {
     http: reqwest::Client,
     clock: Arc<ManualClock>,
     auth: Arc<Auth>,
+    store: Arc<SqliteStore>,
     key: String,
     admin: String,
 }
@@ -55,6 +56,7 @@ async fn boot_with(mode: Mode, max_body_bytes: usize) -> Server {
     let state = AppState {
         auth: auth.clone(),
         max_body_bytes,
+        public_url: None,
     };
     tokio::spawn(firekeeper_server::serve(
         listener,
@@ -66,6 +68,7 @@ async fn boot_with(mode: Mode, max_body_bytes: usize) -> Server {
         http: reqwest::Client::new(),
         clock,
         auth,
+        store,
         key,
         admin: if mode == Mode::Emulator {
             "owner".into()
@@ -669,6 +672,9 @@ async fn keys_rotate_and_stay_published_until_tokens_expire() {
         .unwrap();
     assert!(max_age > 0 && max_age <= 6 * 3600, "{cache}");
 
+    // A token signed a minute before the scheduled rotation.
+    s.clock.advance_secs(6 * 3600 - 60);
+    s.auth.id_keys().tick().await.unwrap();
     let a = s.sign_up("rot-a@x.io").await;
     let kid_a = header(a["idToken"].as_str().unwrap())["kid"]
         .as_str()
@@ -676,9 +682,9 @@ async fn keys_rotate_and_stay_published_until_tokens_expire() {
         .to_owned();
     assert!(certs.get(&kid_a).is_some());
 
-    // Six hours later the queued key signs; the old one stays published for the
-    // lifetime of its tokens.
-    s.clock.advance_secs(6 * 3600 + 1);
+    // At six hours the queued key signs; the old one stays published for the lifetime
+    // of its tokens, and the server still accepts them.
+    s.clock.advance_secs(61);
     s.auth.id_keys().tick().await.unwrap();
     let b = s.sign_up("rot-b@x.io").await;
     let kid_b = header(b["idToken"].as_str().unwrap())["kid"]
@@ -690,6 +696,9 @@ async fn keys_rotate_and_stay_published_until_tokens_expire() {
         certs.get(&kid_b).is_some(),
         "the new signing key was published before it signed"
     );
+    let lookup = format!("{IT}/accounts:lookup");
+    let (st, r) = s.post(&lookup, json!({"idToken": a["idToken"]})).await;
+    assert_eq!(st, 200, "a token of the retired key still verifies: {r}");
     let jwks: Value = s
         .http
         .get(&jwks_url)
@@ -708,8 +717,11 @@ async fn keys_rotate_and_stay_published_until_tokens_expire() {
     assert!(kids.contains(&kid_a.as_str()) && kids.contains(&kid_b.as_str()));
     assert_eq!(jwks["keys"][0]["alg"], "RS256");
 
-    // Past the old key's retention it is gone.
-    s.clock.advance_secs(3600 + 301);
+    // Once expired, its token is refused; past the retention the key is gone.
+    s.clock.advance_secs(3600);
+    let (_, r) = s.post(&lookup, json!({"idToken": a["idToken"]})).await;
+    assert_eq!(message(&r), "INVALID_ID_TOKEN");
+    s.clock.advance_secs(301);
     s.auth.id_keys().tick().await.unwrap();
     let jwks: Value = s
         .http
@@ -865,7 +877,7 @@ async fn legacy_routes_and_cors() {
 #[tokio::test]
 async fn custom_tokens_in_production_need_a_known_service_account() {
     let s = boot(Mode::Production).await;
-    let store = s.auth.store();
+    let store: &dyn firekeeper_core::Store = &*s.store;
     let now = s.clock.now_ms();
     let sa = firekeeper_core::credentials::create_service_account(store, PROJECT, now)
         .await
@@ -968,4 +980,184 @@ async fn custom_tokens_in_production_need_a_known_service_account() {
     }
     let (_, r) = s.post(&path, json!({})).await;
     assert_eq!(message(&r), "MISSING_CUSTOM_TOKEN");
+}
+
+/// Each of these was a bug once.
+#[tokio::test]
+async fn hardening_regressions() {
+    let s = boot(Mode::Production).await;
+    let signup = format!("{IT}/accounts:signUp");
+
+    // Linking a new email and password over existing ones is a credential change: other
+    // sessions end.
+    let a = s.sign_up("link@x.io").await;
+    let other_device = s
+        .post(
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "link@x.io", "password": "secret-pw"}),
+        )
+        .await
+        .1;
+    s.clock.advance_secs(5);
+    let (st, linked) = s
+        .post(
+            &signup,
+            json!({"idToken": a["idToken"], "email": "link2@x.io", "password": "other-pw"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{linked}");
+    let (_, r) = s
+        .refresh(other_device["refreshToken"].as_str().unwrap())
+        .await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    let (st, _) = s.refresh(linked["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(st, 200);
+
+    // End users cannot attach a federated identity in production.
+    let (_, r) = s
+        .post(
+            &format!("{IT}/accounts:update"),
+            json!({"idToken": linked["idToken"], "linkProviderUserInfo": {"providerId": "google.com", "rawId": "victim"}}),
+        )
+        .await;
+    assert_eq!(message(&r), "INSUFFICIENT_PERMISSION");
+
+    // EMAIL_EXISTS is reported before WEAK_PASSWORD.
+    let (_, r) = s
+        .post(&signup, json!({"email": "link2@x.io", "password": "1"}))
+        .await;
+    assert_eq!(message(&r), "EMAIL_EXISTS");
+
+    // No credential: 403 even when the body is garbage.
+    let (st, r) = s
+        .raw(
+            s.http
+                .post(format!("{}{IT}/accounts:signUp", s.base))
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await;
+    assert_eq!(st, 403, "{r}");
+
+    // An empty tenantId is no tenant.
+    let (st, r) = s
+        .raw(
+            s.http
+                .post(format!("{}/securetoken.googleapis.com/v1/token", s.base))
+                .query(&[("key", &s.key)])
+                .json(&json!({"grant_type": "refresh_token", "refresh_token": linked["refreshToken"], "tenantId": ""})),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+
+    // The emulator's "all users" page size is the emulator's only.
+    let list = format!("{}{IT}/projects/{PROJECT}/accounts:batchGet", s.base);
+    let (st, _) = s
+        .raw(
+            s.http
+                .get(&list)
+                .bearer_auth(&s.admin)
+                .query(&[("maxResults", "-1")]),
+        )
+        .await;
+    assert_eq!(st, 400);
+
+    // Lookups are bounded.
+    let many: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+    let (st, _) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts:lookup"),
+            json!({"localId": many}),
+        )
+        .await;
+    assert_eq!(st, 400);
+
+    // Empty tenant segments and wrong methods get the envelope, not a bare 404/405.
+    let (st, b) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/tenants//accounts:lookup"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 404);
+    assert_envelope(st, &b);
+    let (st, b) = s
+        .raw(
+            s.http
+                .get(format!("{}/securetoken.googleapis.com/v1/token", s.base)),
+        )
+        .await;
+    assert_eq!(st, 404);
+    assert_envelope(st, &b);
+
+    // Query pages in the store.
+    for i in 0..3 {
+        s.admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts"),
+            json!({"localId": format!("q{i}")}),
+        )
+        .await;
+    }
+    let (_, r) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts:query"),
+            json!({"limit": 2, "offset": 1, "order": "DESC"}),
+        )
+        .await;
+    let (_, all) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/accounts:query"),
+            json!({}),
+        )
+        .await;
+    let mut ids: Vec<&str> = all["userInfo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["localId"].as_str().unwrap())
+        .collect();
+    ids.reverse();
+    let page: Vec<&str> = r["userInfo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["localId"].as_str().unwrap())
+        .collect();
+    assert_eq!(page, ids[1..3]);
+    assert_eq!(r["recordsCount"], all["recordsCount"]);
+}
+
+#[tokio::test]
+async fn emulator_hardening_regressions() {
+    let s = boot(Mode::Emulator).await;
+    // A custom-token user keeps the token's claims across a credential change.
+    let token = r#"{"uid": "cu", "claims": {"tier": "gold"}}"#;
+    let (st, c) = s
+        .post(
+            &format!("{IT}/accounts:signInWithCustomToken"),
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!(st, 200, "{c}");
+    s.clock.advance_secs(2);
+    let (st, r) = s
+        .post(
+            &format!("{IT}/accounts:update"),
+            json!({"idToken": c["idToken"], "email": "cu@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(claims(r["idToken"].as_str().unwrap())["tier"], "gold");
+
+    // After the emulator's delete-all, a refresh says USER_NOT_FOUND.
+    let u = s.sign_up("gone@x.io").await;
+    let (st, _) = s
+        .raw(s.http.delete(format!(
+            "{}/emulator/v1/projects/{PROJECT}/accounts",
+            s.base
+        )))
+        .await;
+    assert_eq!(st, 200);
+    let (_, r) = s.refresh(u["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(message(&r), "USER_NOT_FOUND");
 }

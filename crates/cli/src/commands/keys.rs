@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use firekeeper_core::keyring::{rotate_now, KeyPolicy, ID_TOKEN_KEYS};
+use firekeeper_core::keyring::{active_key, rotate_now, KeyPolicy, ID_TOKEN_KEYS};
 use firekeeper_core::{Clock, Store, SystemClock};
 use serde_json::json;
 
@@ -34,11 +34,7 @@ pub async fn run(s: &Settings, cmd: KeysCmd) -> Result<()> {
         }
         KeysCmd::List { json } => {
             let keys = dd.store.signing_keys(ID_TOKEN_KEYS).await?;
-            let active = keys
-                .iter()
-                .filter(|k| k.activates_at <= now)
-                .max_by_key(|k| (k.activates_at, k.created_at))
-                .map(|k| k.kid.clone());
+            let active = active_key(&keys, now).map(|k| k.kid.clone());
             let state = |k: &firekeeper_core::store::StoredKey| {
                 if Some(&k.kid) == active.as_ref() {
                     "active"

@@ -1,16 +1,42 @@
 //! `accounts:lookup`, `accounts:update`, `accounts:delete` (§3.1).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::signup::{check_email, check_password, check_phone};
-use super::{object, Auth, Ctx, DeleteRequest, LookupRequest, UpdateRequest};
+use super::tokens::IssuedTokens;
+use super::{object, Auth, Ctx, DeleteRequest, LookupRequest, Mode, UpdateRequest};
 use crate::claims::parse_custom_attributes;
 use crate::error::{Error, Result};
-use crate::model::Account;
+use crate::model::{Account, Scope};
 use crate::validate::canonical_email;
 use crate::wire::{provider_user_info, user_info};
 
+/// Most identifiers one lookup may name (the Admin SDKs send at most 100).
+const MAX_LOOKUP: usize = 1000;
+
+/// Ways to name an account.
+pub(crate) enum Identifier<'a> {
+    Uid(&'a str),
+    Email(&'a str),
+    Phone(&'a str),
+    Federated(&'a str, &'a str),
+}
+
 impl Auth {
+    pub(crate) async fn account_by(
+        &self,
+        scope: &Scope,
+        id: Identifier<'_>,
+    ) -> Result<Option<Account>> {
+        let store = self.store();
+        Ok(match id {
+            Identifier::Uid(uid) => store.get_account(scope, uid).await?,
+            Identifier::Email(e) => store.account_by_email(scope, &canonical_email(e)).await?,
+            Identifier::Phone(p) => store.account_by_phone(scope, p).await?,
+            Identifier::Federated(p, r) => store.account_by_federated(scope, p, r).await?,
+        })
+    }
+
     pub async fn lookup(&self, ctx: &Ctx, req: LookupRequest) -> Result<Value> {
         let view = self.hash_view(ctx.access.privileged);
         let mut found: Vec<Account> = Vec::new();
@@ -23,33 +49,31 @@ impl Auth {
                     "Lookup by initialEmail is not implemented.".into(),
                 ));
             }
+            let asked = req.local_id.len()
+                + req.email.len()
+                + req.phone_number.len()
+                + req.federated_user_id.len();
+            if asked > MAX_LOOKUP {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid JSON payload received. At most {MAX_LOOKUP} identifiers per lookup."
+                )));
+            }
             let scope = ctx.scope();
-            let store = self.store();
-            for id in &req.local_id {
-                found.extend(store.get_account(&scope, id).await?);
-            }
-            for email in &req.email {
-                found.extend(
-                    store
-                        .account_by_email(&scope, &canonical_email(email))
-                        .await?,
-                );
-            }
-            for phone in &req.phone_number {
-                found.extend(store.account_by_phone(&scope, phone).await?);
-            }
+            let mut wanted: Vec<Identifier<'_>> = Vec::with_capacity(asked);
+            wanted.extend(req.local_id.iter().map(|u| Identifier::Uid(u)));
+            wanted.extend(req.email.iter().map(|e| Identifier::Email(e)));
+            wanted.extend(req.phone_number.iter().map(|p| Identifier::Phone(p)));
             for fed in &req.federated_user_id {
-                let (Some(p), Some(r)) = (&fed.provider_id, &fed.raw_id) else {
-                    continue;
-                };
-                let hit = match p.as_str() {
-                    "password" | "email" => {
-                        store.account_by_email(&scope, &canonical_email(r)).await?
-                    }
-                    "phone" => store.account_by_phone(&scope, r).await?,
-                    _ => store.account_by_federated(&scope, p, r).await?,
-                };
-                found.extend(hit);
+                if let (Some(p), Some(r)) = (&fed.provider_id, &fed.raw_id) {
+                    wanted.push(match p.as_str() {
+                        "password" | "email" => Identifier::Email(r),
+                        "phone" => Identifier::Phone(r),
+                        _ => Identifier::Federated(p, r),
+                    });
+                }
+            }
+            for id in wanted {
+                found.extend(self.account_by(&scope, id).await?);
             }
             let mut seen = std::collections::HashSet::new();
             found.retain(|a| seen.insert(a.local_id.clone()));
@@ -96,24 +120,12 @@ impl Auth {
             // No out-of-band codes are issued yet, so none can be valid.
             return Err(Error::code("INVALID_OOB_CODE"));
         }
-        let scope = ctx.scope();
-        let (mut acc, by_token, sign_in_provider) = if let Some(tok) = req.id_token.as_deref() {
-            let v = self.verify_id_token(ctx, Some(tok)).await?;
-            let provider = v.sign_in_provider().map(str::to_owned);
-            (v.account, true, provider)
-        } else if privileged {
-            let id = req
-                .local_id
-                .as_deref()
-                .filter(|l| !l.is_empty())
-                .ok_or(Error::code("MISSING_LOCAL_ID"))?;
-            (self.require_account(&scope, id).await?, false, None)
-        } else {
+        if req.id_token.is_none() && !privileged {
             return Err(Error::detail(
                 "INVALID_REQ_TYPE",
                 "Unsupported request parameters.",
             ));
-        };
+        }
         if !privileged {
             if req.custom_attributes.is_some()
                 || req.phone_number.is_some()
@@ -126,11 +138,67 @@ impl Auth {
             if req.disable_user.is_some() {
                 return Err(Error::code("OPERATION_NOT_ALLOWED"));
             }
+            // Production accepts linked identities from verified sign-ins only.
+            if req.link_provider_user_info.is_some() && self.config().mode == Mode::Production {
+                return Err(Error::code("INSUFFICIENT_PERMISSION"));
+            }
         }
+        let new_hash = match &req.password {
+            Some(p) => {
+                check_password(p)?;
+                Some(self.hash_password(p).await?)
+            }
+            None => None,
+        };
+        let (acc, tokens) = self
+            .retry_stale(|| self.update_once(ctx, &req, new_hash.as_deref()))
+            .await?;
+        if let (true, Some(at)) = (privileged, req.last_login_at) {
+            self.store()
+                .set_last_login_at(&ctx.scope(), &acc.local_id, at)
+                .await?;
+        }
+        let mut body = object(json!({
+            "kind": "identitytoolkit#SetAccountInfoResponse",
+            "localId": acc.local_id,
+            "email": acc.email,
+            "emailVerified": acc.email_verified,
+            "displayName": acc.display_name,
+            "photoUrl": acc.photo_url,
+            "providerUserInfo": provider_user_info(&acc),
+        }));
+        if acc.password_hash.is_some() {
+            body["passwordHash"] = crate::wire::REDACTED_HASH.into();
+        }
+        if let Some(t) = tokens {
+            t.put_into(&mut body);
+        }
+        Ok(body)
+    }
 
+    /// One read-modify-write of `accounts:update`; `Aborted` if the account changed
+    /// meanwhile.
+    async fn update_once(
+        &self,
+        ctx: &Ctx,
+        req: &UpdateRequest,
+        new_hash: Option<&str>,
+    ) -> Result<(Account, Option<IssuedTokens>)> {
+        let privileged = ctx.access.privileged;
+        let scope = ctx.scope();
+        let (mut acc, verified) = if let Some(tok) = req.id_token.as_deref() {
+            let v = self.verify_id_token(ctx, Some(tok)).await?;
+            (v.account.clone(), Some(v))
+        } else {
+            let id = req
+                .local_id
+                .as_deref()
+                .filter(|l| !l.is_empty())
+                .ok_or(Error::code("MISSING_LOCAL_ID"))?;
+            (self.require_account(&scope, id).await?, None)
+        };
         let now = self.clock().now_ms();
         let mut revoke = false;
-        let mut password_changed = false;
 
         for attr in &req.delete_attribute {
             match attr.as_str() {
@@ -170,12 +238,10 @@ impl Auth {
                 revoke = true;
             }
         }
-        if let Some(password) = &req.password {
-            check_password(password)?;
-            acc.password_hash = Some(self.hash_password(password).await?);
+        if let Some(hash) = new_hash {
+            acc.password_hash = Some(hash.to_owned());
             acc.password_updated_at = Some(now);
             revoke = true;
-            password_changed = true;
         }
         if let Some(name) = &req.display_name {
             acc.display_name = Some(name.clone());
@@ -214,14 +280,12 @@ impl Auth {
             if let Some(t) = req.created_at {
                 acc.created_at = t;
             }
-            if let Some(t) = req.last_login_at {
-                acc.last_login_at = Some(t);
-            }
             if let Some(mfa) = &req.mfa {
                 acc.mfa_info = mfa.enrollments.iter().cloned().map(Value::Object).collect();
             }
         }
-        if revoke || req.valid_since.is_some() {
+        let moved = revoke || req.valid_since.is_some();
+        if moved {
             acc.valid_since = Some(now.div_euclid(1000));
         }
         if privileged {
@@ -230,34 +294,26 @@ impl Auth {
                 acc.valid_since = Some(v);
             }
         }
-        self.store().update_account(&scope, &acc).await?;
-
-        let mut body = object(json!({
-            "kind": "identitytoolkit#SetAccountInfoResponse",
-            "localId": acc.local_id,
-            "email": acc.email,
-            "emailVerified": acc.email_verified,
-            "displayName": acc.display_name,
-            "photoUrl": acc.photo_url,
-            "providerUserInfo": provider_user_info(&acc),
-        }));
-        if acc.password_hash.is_some() {
-            body["passwordHash"] = crate::wire::REDACTED_HASH.into();
-        }
         // The changing device keeps working: fresh tokens from a new sign-in now, so every
         // Admin SDK's revocation check (iat or auth_time) accepts them.
-        let moved = revoke || req.valid_since.is_some();
-        if by_token && moved {
-            let provider = if password_changed {
-                "password".to_owned()
-            } else {
-                sign_in_provider.unwrap_or_else(|| "password".to_owned())
-            };
-            let tokens = self
-                .start_session(ctx, &acc, &provider, Map::new(), false)
-                .await?;
-            tokens.put_into(&mut body);
-        }
-        Ok(body)
+        let session = match (&verified, moved) {
+            (Some(v), true) => {
+                let provider = if new_hash.is_some() {
+                    "password".to_owned()
+                } else {
+                    v.sign_in_provider().unwrap_or("password").to_owned()
+                };
+                Some(self.new_session(ctx, &acc, &provider, v.extra_claims())?)
+            }
+            _ => None,
+        };
+        self.store()
+            .update_account(&scope, &acc, session.as_ref().map(|(s, _)| s))
+            .await?;
+        let tokens = match session {
+            Some((s, refresh)) => Some(self.issue(&acc, &s, refresh)?),
+            None => None,
+        };
+        Ok((acc, tokens))
     }
 }

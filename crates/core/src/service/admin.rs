@@ -2,10 +2,10 @@
 
 use serde_json::{json, Value};
 
-use super::{object, Auth, BatchDeleteRequest, BatchGetRequest, Ctx, QueryRequest};
+use super::account::Identifier;
+use super::{object, Auth, BatchDeleteRequest, BatchGetRequest, Ctx, Mode, QueryRequest};
 use crate::error::{Error, Result};
-use crate::model::{Account, Scope};
-use crate::validate::canonical_email;
+use crate::model::Account;
 use crate::wire::user_info;
 
 const MAX_PAGE: i64 = 1000;
@@ -18,7 +18,7 @@ impl Auth {
         let max = req.max_results.unwrap_or(20);
         let limit = match max {
             // The emulator's "everything" page size.
-            -1 => u32::MAX,
+            -1 if self.config().mode == Mode::Emulator => u32::MAX,
             n if (1..=MAX_PAGE).contains(&n) => n as u32,
             0 => 20,
             _ => {
@@ -81,71 +81,65 @@ impl Auth {
                 ));
             }
         }
-        let limit = req
-            .limit
-            .unwrap_or(MAX_QUERY_LIMIT)
-            .clamp(0, MAX_QUERY_LIMIT) as usize;
-        let offset = req.offset.unwrap_or(0).max(0) as usize;
+        let limit = match req.limit {
+            None | Some(0) => MAX_QUERY_LIMIT,
+            Some(n) => n.clamp(1, MAX_QUERY_LIMIT),
+        };
+        let offset = req.offset.unwrap_or(0).max(0) as u64;
+        let descending = req.order.as_deref() == Some("DESC");
         let scope = ctx.scope();
-        let mut users = if req.expression.is_empty() {
-            self.all_accounts(&scope).await?
+        let (total, users) = if req.expression.is_empty() {
+            let total = self.store().count_accounts(&scope).await?;
+            let users = if req.return_user_info == Some(false) {
+                Vec::new()
+            } else {
+                self.store()
+                    .page_accounts(&scope, offset, limit as u32, descending)
+                    .await?
+            };
+            (total, users)
         } else {
             let mut hits: Vec<Account> = Vec::new();
             for e in &req.expression {
-                let store = self.store();
-                if let Some(id) = &e.user_id {
-                    hits.extend(store.get_account(&scope, id).await?);
+                let id = if let Some(uid) = &e.user_id {
+                    Identifier::Uid(uid)
                 } else if let Some(email) = &e.email {
-                    hits.extend(
-                        store
-                            .account_by_email(&scope, &canonical_email(email))
-                            .await?,
-                    );
+                    Identifier::Email(email)
                 } else if let Some(phone) = &e.phone_number {
-                    hits.extend(store.account_by_phone(&scope, phone).await?);
-                }
+                    Identifier::Phone(phone)
+                } else {
+                    continue;
+                };
+                hits.extend(self.account_by(&scope, id).await?);
             }
             hits.sort_by(|a, b| a.local_id.cmp(&b.local_id));
             hits.dedup_by(|a, b| a.local_id == b.local_id);
-            hits
+            if descending {
+                hits.reverse();
+            }
+            let total = hits.len() as u64;
+            let page = hits
+                .into_iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect();
+            (total, page)
         };
-        if req.order.as_deref() == Some("DESC") {
-            users.reverse();
-        }
-        let total = users.len();
-        let page: Vec<Value> = users
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|a| user_info(a, self.hash_view(true)))
-            .collect();
         if req.return_user_info == Some(false) {
             return Ok(json!({"recordsCount": total.to_string()}));
         }
+        let view = self.hash_view(true);
+        let page: Vec<Value> = users.iter().map(|a| user_info(a, view)).collect();
         Ok(object(
             json!({"recordsCount": total.to_string(), "userInfo": page}),
         ))
     }
 
-    async fn all_accounts(&self, scope: &Scope) -> Result<Vec<Account>> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store()
-                .list_accounts(scope, after.as_deref(), 1000)
-                .await?;
-            let done = page.len() < 1000;
-            after = page.last().map(|a| a.local_id.clone());
-            out.extend(page);
-            if done {
-                return Ok(out);
-            }
-        }
-    }
-
     /// The emulator's project settings view (§7).
     pub async fn emulator_config(&self, project: &str) -> Result<Value> {
+        if self.config().mode != Mode::Emulator {
+            return Err(Error::NotFound);
+        }
         let stored = self
             .store()
             .project_config(project)
@@ -164,6 +158,9 @@ impl Auth {
 
     /// Updates only the fields present in `patch`.
     pub async fn patch_emulator_config(&self, project: &str, patch: &Value) -> Result<Value> {
+        if self.config().mode != Mode::Emulator {
+            return Err(Error::NotFound);
+        }
         let mut stored = self
             .store()
             .project_config(project)

@@ -3,7 +3,7 @@
 use firekeeper_tokens::PublicKey;
 use serde_json::{json, Map, Value};
 
-use super::{object, Auth, Ctx, Mode, SignInWithCustomTokenRequest};
+use super::{object, Auth, Ctx, IssuedTokens, Mode, SignInWithCustomTokenRequest};
 use crate::claims::check_claims_object;
 use crate::error::{Error, Result};
 use crate::model::Account;
@@ -22,6 +22,58 @@ fn bad(detail: &str) -> Error {
 }
 
 impl Auth {
+    /// Signs in to (or creates) the custom-auth account `uid`; account and session are
+    /// written together.
+    async fn custom_sign_in(
+        &self,
+        ctx: &Ctx,
+        uid: &str,
+        claims: &Map<String, Value>,
+    ) -> Result<(Account, bool, IssuedTokens)> {
+        let scope = ctx.scope();
+        let now = self.clock().now_ms();
+        match self.store().get_account(&scope, uid).await? {
+            Some(mut acc) => {
+                if acc.disabled {
+                    return Err(Error::code("USER_DISABLED"));
+                }
+                if !acc.custom_auth {
+                    acc.custom_auth = true;
+                    self.store().update_account(&scope, &acc, None).await?;
+                    acc.version += 1;
+                }
+                let tokens = self
+                    .sign_in_session(ctx, &acc, "custom", claims.clone())
+                    .await?;
+                Ok((acc, false, tokens))
+            }
+            None => {
+                let acc = Account {
+                    local_id: uid.to_owned(),
+                    created_at: now,
+                    last_login_at: Some(now),
+                    custom_auth: true,
+                    tenant_id: ctx.tenant.clone(),
+                    ..Default::default()
+                };
+                let (session, refresh) = self.new_session(ctx, &acc, "custom", claims.clone())?;
+                match self
+                    .store()
+                    .create_account(&scope, &acc, Some(&session))
+                    .await
+                {
+                    Ok(()) => {
+                        let tokens = self.issue(&acc, &session, refresh)?;
+                        Ok((acc, true, tokens))
+                    }
+                    // Created meanwhile by someone else: sign in to that account instead.
+                    Err(StoreError::Conflict(_)) => Err(Error::Aborted),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
     /// The token's payload once it is known to be acceptable.
     async fn custom_token_payload(&self, ctx: &Ctx, token: &str) -> Result<Map<String, Value>> {
         if self.config().mode == Mode::Emulator && token.trim_start().starts_with('{') {
@@ -104,41 +156,8 @@ impl Auth {
         };
         check_claims_object(&claims)?;
 
-        let scope = ctx.scope();
-        let now = self.clock().now_ms();
-        let (acc, is_new) = match self.store().get_account(&scope, &uid).await? {
-            Some(acc) => (acc, false),
-            None => {
-                let acc = Account {
-                    local_id: uid.clone(),
-                    created_at: now,
-                    custom_auth: true,
-                    tenant_id: ctx.tenant.clone(),
-                    ..Default::default()
-                };
-                match self.store().create_account(&scope, &acc).await {
-                    Ok(()) => (acc, true),
-                    // Someone created it meanwhile: sign in to that account.
-                    Err(StoreError::Conflict(_)) => {
-                        (self.require_account(&scope, &uid).await?, false)
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        };
-        if acc.disabled {
-            return Err(Error::code("USER_DISABLED"));
-        }
-        let acc = if acc.custom_auth {
-            acc
-        } else {
-            let mut updated = acc;
-            updated.custom_auth = true;
-            self.store().update_account(&scope, &updated).await?;
-            updated
-        };
-        let tokens = self
-            .start_session(ctx, &acc, "custom", claims, true)
+        let (_, is_new, tokens) = self
+            .retry_stale(|| self.custom_sign_in(ctx, &uid, &claims))
             .await?;
         let mut body = object(json!({
             "kind": "identitytoolkit#VerifyCustomTokenResponse",

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod custom_token;
+mod project;
 mod requests;
 mod signin;
 mod signup;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use requests::*;
-pub use tokens::VerifiedIdToken;
+pub use tokens::{IssuedTokens, VerifiedIdToken};
 
 use crate::access::Access;
 use crate::clock::Clock;
@@ -83,6 +84,9 @@ pub struct Auth {
     /// One argon2 computation per core at a time: more would only share the cores and
     /// thrash their caches (each hash touches megabytes), raising every caller's latency.
     hash_slots: tokio::sync::Semaphore,
+    /// A real hash of nothing, verified when an account has none, so a miss costs as much
+    /// as a wrong password.
+    dummy_hash: String,
     config: AuthConfig,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -106,6 +110,12 @@ impl Auth {
         master: Arc<MasterKey>,
     ) -> Result<Self> {
         let hasher = Hasher::new(config.hash_cost, config.mode == Mode::Emulator)?;
+        let dummy_hash = {
+            let h = hasher.clone();
+            tokio::task::spawn_blocking(move || h.hash("firekeeper: no such password"))
+                .await
+                .map_err(Error::internal)??
+        };
         let id_keys = KeyRing::open(
             ID_TOKEN_KEYS,
             KeyPolicy::id_tokens(config.key_rotation_secs),
@@ -124,6 +134,7 @@ impl Auth {
             clock,
             hasher,
             id_keys,
+            dummy_hash,
         })
     }
 
@@ -131,8 +142,27 @@ impl Auth {
         &self.config
     }
 
-    pub fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    pub(crate) fn dummy_hash(&self) -> &str {
+        &self.dummy_hash
+    }
+
+    /// Runs a read-modify-write again while it loses to concurrent writers.
+    pub(crate) async fn retry_stale<T, F, Fut>(&self, attempt: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(Error::Aborted) if tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     pub fn clock(&self) -> &dyn Clock {

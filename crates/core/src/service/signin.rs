@@ -35,24 +35,23 @@ impl Auth {
                 Error::code(code)
             }
         };
-        let scope = ctx.scope();
-        let acc = self
-            .store()
-            .account_by_email(&scope, &email)
-            .await?
-            .ok_or_else(|| wrong("EMAIL_NOT_FOUND"))?;
+        let found = self.store().account_by_email(&ctx.scope(), &email).await?;
+        // Unknown accounts and accounts without a password cost a hash too, so timing does
+        // not tell which emails exist.
+        let stored = found
+            .as_ref()
+            .and_then(|a| a.password_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash().to_owned());
+        let ok = self.verify_password(password, &stored).await?;
+        let acc = found.ok_or_else(|| wrong("EMAIL_NOT_FOUND"))?;
         if acc.disabled {
             return Err(Error::code("USER_DISABLED"));
         }
-        let ok = match &acc.password_hash {
-            Some(stored) => self.verify_password(password, stored).await?,
-            None => false,
-        };
-        if !ok {
+        if !ok || acc.password_hash.is_none() {
             return Err(wrong("INVALID_PASSWORD"));
         }
         let tokens = self
-            .start_session(ctx, &acc, "password", Map::new(), true)
+            .sign_in_session(ctx, &acc, "password", Map::new())
             .await?;
         let mut body = object(json!({
             "kind": "identitytoolkit#VerifyPasswordResponse",

@@ -35,6 +35,15 @@ pub(crate) fn check_phone(phone: &str) -> Result<()> {
 }
 
 impl Auth {
+    /// `EMAIL_EXISTS` before any hashing, in the spec's check order. The unique index still
+    /// decides races.
+    pub(crate) async fn check_email_free(&self, ctx: &Ctx, email: &str) -> Result<()> {
+        match self.store().account_by_email(&ctx.scope(), email).await? {
+            Some(_) => Err(Error::code("EMAIL_EXISTS")),
+            None => Ok(()),
+        }
+    }
+
     pub async fn sign_up(&self, ctx: &Ctx, req: SignUpRequest) -> Result<Value> {
         let privileged = ctx.access.privileged;
         if req.local_id.is_some() && (!privileged || req.id_token.is_some()) {
@@ -62,6 +71,7 @@ impl Auth {
         };
         let provider = if let (Some(email), Some(password)) = (&req.email, &req.password) {
             let email = check_email(email)?;
+            self.check_email_free(ctx, &email).await?;
             check_password(password)?;
             acc.email = Some(email);
             acc.password_hash = Some(self.hash_password(password).await?);
@@ -71,10 +81,11 @@ impl Auth {
         } else {
             "anonymous"
         };
-        self.store().create_account(&ctx.scope(), &acc).await?;
-        let tokens = self
-            .start_session(ctx, &acc, provider, Map::new(), false)
+        let (session, refresh_token) = self.new_session(ctx, &acc, provider, Map::new())?;
+        self.store()
+            .create_account(&ctx.scope(), &acc, Some(&session))
             .await?;
+        let tokens = self.issue(&acc, &session, refresh_token)?;
         let mut body = object(json!({
             "kind": "identitytoolkit#SignupNewUserResponse",
             "localId": acc.local_id,
@@ -85,10 +96,9 @@ impl Auth {
         Ok(body)
     }
 
-    /// Email and password added to the signed-in (usually anonymous) user.
+    /// Email and password added to the signed-in (usually anonymous) user. Replacing an
+    /// existing email or password is a credential change: earlier sessions are revoked.
     async fn link_password(&self, ctx: &Ctx, id_token: &str, req: &SignUpRequest) -> Result<Value> {
-        let verified = self.verify_id_token(ctx, Some(id_token)).await?;
-        let mut acc = verified.account;
         let email = req.email.as_deref().ok_or(Error::code("MISSING_EMAIL"))?;
         let password = req
             .password
@@ -96,17 +106,30 @@ impl Auth {
             .ok_or(Error::code("MISSING_PASSWORD"))?;
         let email = check_email(email)?;
         check_password(password)?;
-        let now = self.clock().now_ms();
-        acc.email = Some(email);
-        acc.email_verified = false;
-        acc.password_hash = Some(self.hash_password(password).await?);
-        acc.password_updated_at = Some(now);
-        if let Some(name) = &req.display_name {
-            acc.display_name = Some(name.clone());
-        }
-        self.store().update_account(&ctx.scope(), &acc).await?;
-        let tokens = self
-            .start_session(ctx, &acc, "password", Map::new(), true)
+        let hash = self.hash_password(password).await?;
+        let (acc, tokens) = self
+            .retry_stale(|| async {
+                let verified = self.verify_id_token(ctx, Some(id_token)).await?;
+                let mut acc = verified.account.clone();
+                let now = self.clock().now_ms();
+                if acc.email.is_some() || acc.password_hash.is_some() {
+                    acc.valid_since = Some(now.div_euclid(1000));
+                }
+                acc.email = Some(email.clone());
+                acc.email_verified = false;
+                acc.password_hash = Some(hash.clone());
+                acc.password_updated_at = Some(now);
+                if let Some(name) = &req.display_name {
+                    acc.display_name = Some(name.clone());
+                }
+                let (session, refresh_token) =
+                    self.new_session(ctx, &acc, "password", verified.extra_claims())?;
+                self.store()
+                    .update_account(&ctx.scope(), &acc, Some(&session))
+                    .await?;
+                let tokens = self.issue(&acc, &session, refresh_token)?;
+                Ok((acc, tokens))
+            })
             .await?;
         let mut body = object(json!({
             "kind": "identitytoolkit#SignupNewUserResponse",
@@ -133,6 +156,9 @@ impl Auth {
             check_phone(phone)?;
         }
         let email = req.email.as_deref().map(check_email).transpose()?;
+        if let Some(e) = &email {
+            self.check_email_free(ctx, e).await?;
+        }
         if let Some(p) = &req.password {
             check_password(p)?;
         }
@@ -155,7 +181,9 @@ impl Auth {
             acc.password_hash = Some(self.hash_password(p).await?);
             acc.password_updated_at = Some(now);
         }
-        self.store().create_account(&ctx.scope(), &acc).await?;
+        self.store()
+            .create_account(&ctx.scope(), &acc, None)
+            .await?;
         Ok(object(json!({
             "kind": "identitytoolkit#SignupNewUserResponse",
             "localId": acc.local_id,

@@ -36,7 +36,39 @@ pub struct VerifiedIdToken {
     pub account: Account,
 }
 
+/// Claims the server sets on every ID token; custom and extra claims never override them.
+const SERVER_CLAIMS: &[&str] = &[
+    "email",
+    "email_verified",
+    "phone_number",
+    "provider_id",
+    "auth_time",
+    "user_id",
+    "firebase",
+    "iat",
+    "exp",
+    "aud",
+    "iss",
+    "sub",
+];
+
+/// A token's own claims: the server's, plus the profile's `name` and `picture`.
+fn is_standard_claim(name: &str) -> bool {
+    name == "name" || name == "picture" || SERVER_CLAIMS.contains(&name)
+}
+
 impl VerifiedIdToken {
+    /// The sign-in extras (custom-token `claims`) this token carries, so a session that
+    /// replaces it keeps them.
+    pub fn extra_claims(&self) -> Map<String, Value> {
+        let custom = self.account.custom_claims();
+        self.claims
+            .iter()
+            .filter(|(k, _)| !is_standard_claim(k) && !custom.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     pub fn sign_in_provider(&self) -> Option<&str> {
         self.claims
             .get("firebase")
@@ -83,21 +115,8 @@ impl Auth {
         }
         c.extend(acc.custom_claims());
         c.extend(session.extra_claims.clone());
-        for reserved in [
-            "email",
-            "email_verified",
-            "phone_number",
-            "provider_id",
-            "auth_time",
-            "user_id",
-            "firebase",
-            "iat",
-            "exp",
-            "aud",
-            "iss",
-            "sub",
-        ] {
-            c.shift_remove(reserved);
+        for reserved in SERVER_CLAIMS {
+            c.shift_remove(*reserved);
         }
         if let Some(e) = &acc.email {
             c.insert("email".into(), e.clone().into());
@@ -146,16 +165,14 @@ impl Auth {
         self.encode(&self.id_token_claims(scope, acc, session, now_s))
     }
 
-    /// Starts a sign-in session (a new refresh token) and mints its first ID token.
-    /// `login` also records the sign-in time on the account.
-    pub(crate) async fn start_session(
+    /// A new sign-in session (not yet stored) and its refresh token.
+    pub(crate) fn new_session(
         &self,
         ctx: &Ctx,
         acc: &Account,
         provider: &str,
         extra_claims: Map<String, Value>,
-        login: bool,
-    ) -> Result<IssuedTokens> {
+    ) -> Result<(Session, String)> {
         let now = self.clock().now_ms();
         let refresh_token = new_secret()?;
         let session = Session {
@@ -172,18 +189,38 @@ impl Auth {
             user_agent: ctx.user_agent.clone(),
             revoked: None,
         };
-        self.store()
-            .start_session(&session, login.then_some(now))
-            .await?;
-        let mut acc = acc.clone();
-        if login {
-            acc.last_login_at = Some(now);
-        }
-        let id_token = self.mint_id_token(&session.scope, &acc, &session)?;
+        Ok((session, refresh_token))
+    }
+
+    /// The tokens of a session that has been stored.
+    pub(crate) fn issue(
+        &self,
+        acc: &Account,
+        session: &Session,
+        refresh_token: String,
+    ) -> Result<IssuedTokens> {
         Ok(IssuedTokens {
-            id_token,
+            id_token: self.mint_id_token(&session.scope, acc, session)?,
             refresh_token,
         })
+    }
+
+    /// Signs in to an existing account: stores a new session, records the sign-in time,
+    /// and mints the session's first ID token.
+    pub(crate) async fn sign_in_session(
+        &self,
+        ctx: &Ctx,
+        acc: &Account,
+        provider: &str,
+        extra_claims: Map<String, Value>,
+    ) -> Result<IssuedTokens> {
+        let (session, refresh_token) = self.new_session(ctx, acc, provider, extra_claims)?;
+        self.store()
+            .start_session(&session, Some(session.created_at))
+            .await?;
+        let mut acc = acc.clone();
+        acc.last_login_at = Some(session.created_at);
+        self.issue(&acc, &session, refresh_token)
     }
 
     /// `POST /v1/token` (grant_type=refresh_token).

@@ -1,13 +1,15 @@
 //! The reference emulator's own routes (§7), served in `--emulator` mode only, plus `GET /`.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::Router;
 use firekeeper_core::model::Scope;
 use firekeeper_core::{Error, Mode};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::run;
@@ -41,10 +43,21 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn emulator_only(state: &AppState) -> Result<(), Error> {
-    match state.auth.config().mode {
-        Mode::Emulator => Ok(()),
-        Mode::Production => Err(Error::NotFound),
+/// Path parameters whose rejection (bad percent-encoding) renders Google's envelope.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|_| ApiError(Error::NotFound))
     }
 }
 
@@ -67,81 +80,57 @@ pub async fn status(State(state): State<AppState>) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
-async fn delete_accounts(State(state): State<AppState>, Path(project): Path<String>) -> Response {
+async fn delete_accounts(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+) -> Response {
     reply(
-        async {
-            emulator_only(&state)?;
-            state
-                .auth
-                .store()
-                .delete_all_accounts(&Scope::project(project))
-                .await?;
-            Ok(json!({}))
-        }
-        .await,
+        state
+            .auth
+            .emulator_delete_accounts(&Scope::project(project))
+            .await,
     )
 }
 
 async fn delete_tenant_accounts(
     State(state): State<AppState>,
-    Path((project, tenant)): Path<(String, String)>,
+    ApiPath((project, tenant)): ApiPath<(String, String)>,
 ) -> Response {
-    reply(
-        async {
-            emulator_only(&state)?;
-            let scope = Scope {
-                project,
-                tenant: Some(tenant),
-            };
-            state.auth.store().delete_all_accounts(&scope).await?;
-            Ok(json!({}))
-        }
-        .await,
-    )
+    let scope = Scope {
+        project,
+        tenant: Some(tenant),
+    };
+    reply(state.auth.emulator_delete_accounts(&scope).await)
 }
 
-/// Firekeeper's addition: wipes everything a project has (accounts, sessions, tenants,
-/// config, codes), so a test suite can start clean without restarting the server.
-async fn wipe_project(State(state): State<AppState>, Path(project): Path<String>) -> Response {
-    reply(
-        async {
-            emulator_only(&state)?;
-            state.auth.store().wipe_project(&project).await?;
-            Ok(json!({}))
-        }
-        .await,
-    )
+async fn wipe_project(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+) -> Response {
+    reply(state.auth.emulator_wipe_project(&project).await)
 }
 
-async fn get_config(State(state): State<AppState>, Path(project): Path<String>) -> Response {
-    reply(
-        async {
-            emulator_only(&state)?;
-            state.auth.emulator_config(&project).await
-        }
-        .await,
-    )
+async fn get_config(State(state): State<AppState>, ApiPath(project): ApiPath<String>) -> Response {
+    reply(state.auth.emulator_config(&project).await)
 }
 
 async fn patch_config(
     State(state): State<AppState>,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     req: Request<Body>,
 ) -> Response {
     let s = state.clone();
     run(&state, req, |inc| async move {
-        emulator_only(&s)?;
-        let body = serde_json::Value::Object(inc.json_body(false)?);
+        let body = Value::Object(inc.json_body(false)?);
         s.auth.patch_emulator_config(&project, &body).await
     })
     .await
 }
 
-/// Out-of-band and SMS codes are not issued yet (their issue is open): the lists are empty.
 async fn oob_codes(State(state): State<AppState>) -> Response {
-    reply(emulator_only(&state).map(|()| json!({"oobCodes": []})))
+    reply(state.auth.emulator_codes("oobCodes"))
 }
 
 async fn verification_codes(State(state): State<AppState>) -> Response {
-    reply(emulator_only(&state).map(|()| json!({"verificationCodes": []})))
+    reply(state.auth.emulator_codes("verificationCodes"))
 }

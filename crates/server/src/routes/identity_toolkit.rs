@@ -1,12 +1,12 @@
 //! `/identitytoolkit.googleapis.com/...` and the legacy v3 `relyingparty` names (§1.1–1.2).
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, Request};
 use axum::response::Response;
 use firekeeper_core::access::Accepts;
 use firekeeper_core::Error;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::{ctx, run};
 use crate::request::{typed, Incoming};
@@ -44,6 +44,9 @@ fn parse_target(rest: &str) -> Option<Target> {
         });
     }
     let (project, project_op) = split_op(tail.get(1)?);
+    if project.is_empty() {
+        return None;
+    }
     if let Some(op) = project_op {
         return (tail.len() == 2).then(|| Target {
             version,
@@ -56,6 +59,9 @@ fn parse_target(rest: &str) -> Option<Target> {
     let mut tenant = None;
     if rest.first() == Some(&"tenants") && rest.len() >= 2 {
         let (t, tenant_op) = split_op(rest[1]);
+        if t.is_empty() {
+            return None;
+        }
         tenant = Some(t.to_owned());
         if let Some(op) = tenant_op {
             return (rest.len() == 2).then(|| Target {
@@ -128,23 +134,6 @@ fn accepts(op: Op) -> Accepts {
     }
 }
 
-/// Tenant from the path or the body; both present must agree (§1.5).
-fn resolve_tenant(
-    path: Option<String>,
-    body: &Map<String, Value>,
-) -> Result<Option<String>, Error> {
-    let from_body = body
-        .get("tenantId")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned);
-    match (path, from_body) {
-        (Some(p), Some(b)) if p != b => Err(Error::code("TENANT_ID_MISMATCH")),
-        (Some(p), _) => Ok(Some(p)),
-        (None, b) => Ok(b),
-    }
-}
-
 async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Value, Error> {
     if target.version != "v1" {
         return Err(Error::NotImplemented(format!(
@@ -153,6 +142,7 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
         )));
     }
     let op = v1_op(&inc.method, &target.op, target.project.is_some()).ok_or(Error::NotFound)?;
+    inc.require_some_credential(accepts(op))?;
     let body = inc.json_body(false)?;
     let body_project = body
         .get("targetProjectId")
@@ -163,11 +153,7 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
     let access = auth
         .authorize(inc.credentials(), project.as_deref(), accepts(op))
         .await?;
-    let tenant = resolve_tenant(target.tenant, &body)?;
-    if tenant.is_some() && auth.config().mode == firekeeper_core::Mode::Production {
-        // Tenants arrive with their own API; until then none exists.
-        return Err(Error::code("TENANT_NOT_FOUND"));
-    }
+    let tenant = auth.resolve_tenant(target.tenant.as_deref(), &body)?;
     let c = ctx(access, tenant, &inc);
     match op {
         Op::SignUp => auth.sign_up(&c, typed(body)?).await,
@@ -179,33 +165,20 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
         Op::BatchGet => auth.batch_get(&c, typed(body)?).await,
         Op::BatchDelete => auth.batch_delete(&c, typed(body)?).await,
         Op::Query => auth.query(&c, typed(body)?).await,
-        Op::GetProjectConfig => {
-            if c.tenant.is_some() {
-                return Err(Error::code("UNSUPPORTED_TENANT_OPERATION"));
-            }
-            Ok(json!({
-                "projectId": auth.project_number(&c.access.project),
-                "authorizedDomains": ["localhost"],
-            }))
-        }
-        Op::RecaptchaParams => Ok(json!({
-            "kind": "identitytoolkit#GetRecaptchaParamResponse",
-            "recaptchaStoken": "This-is-a-fake-token__Dont-send-it-to-the-recaptcha-server",
-            "recaptchaSiteKey": "Fake-key__Do-not-send-this-to-recaptcha_",
-        })),
+        Op::GetProjectConfig => auth.project_config(&c),
+        Op::RecaptchaParams => Ok(auth.recaptcha_params()),
         Op::Later(name) => Err(Error::NotImplemented(format!(
             "{name} is not implemented yet."
         ))),
     }
 }
 
-pub async fn handle(
-    State(state): State<AppState>,
-    Path(rest): Path<String>,
-    req: Request<Body>,
-) -> Response {
+const PREFIX: &str = "/identitytoolkit.googleapis.com/";
+
+pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
     let s = state.clone();
     run(&state, req, |inc| async move {
+        let rest = inc.path.strip_prefix(PREFIX).unwrap_or_default().to_owned();
         let target = parse_target(&rest).ok_or(Error::NotFound)?;
         dispatch(&s, inc, target).await
     })
@@ -234,13 +207,16 @@ fn legacy_op(name: &str) -> Option<(&'static str, Method)> {
     })
 }
 
-pub async fn legacy(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    req: Request<Body>,
-) -> Response {
+const LEGACY_PREFIX: &str = "/www.googleapis.com/identitytoolkit/v3/relyingparty/";
+
+pub async fn legacy(State(state): State<AppState>, req: Request<Body>) -> Response {
     let s = state.clone();
     run(&state, req, |mut inc| async move {
+        let name = inc
+            .path
+            .strip_prefix(LEGACY_PREFIX)
+            .unwrap_or_default()
+            .to_owned();
         if name == "signOutUser" {
             return Err(Error::NotImplemented(
                 "signOutUser is not implemented.".into(),

@@ -1,7 +1,7 @@
 //! Public keys for ID tokens: the x509 PEM map and JWKS at Google's paths, and OpenID
 //! discovery for the issuer (§4.7). `max-age` never outlives the next key activation.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -9,6 +9,7 @@ use axum::Router;
 use firekeeper_core::keyring::KeySet;
 use serde_json::{json, Value};
 
+use super::emulator::ApiPath;
 use crate::error::{json_response, ApiError};
 use crate::AppState;
 
@@ -66,10 +67,13 @@ fn base_url(headers: &HeaderMap) -> String {
 
 async fn discovery(
     State(state): State<AppState>,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let base = base_url(&headers);
+    let base = state
+        .public_url
+        .clone()
+        .unwrap_or_else(|| base_url(&headers));
     let body = json!({
         "issuer": state.auth.issuer(&project),
         "jwks_uri": format!("{base}{JWKS_PATH}"),

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::routes())
         .nest("/emulator/v1", emulator::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
         .with_state(state)
 }
 

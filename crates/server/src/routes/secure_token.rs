@@ -18,15 +18,13 @@ pub async fn token(State(state): State<AppState>, req: Request<Body>) -> Respons
         if inc.method != Method::POST {
             return Err(Error::NotFound);
         }
+        inc.require_some_credential(Accepts::KeyOrAdmin)?;
         let body = inc.json_body(true)?;
         let access = s
             .auth
             .authorize(inc.credentials(), None, Accepts::KeyOrAdmin)
             .await?;
-        let tenant = body
-            .get("tenantId")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let tenant = s.auth.resolve_tenant(None, &body)?;
         let request: RefreshRequest = typed(body)?;
         s.auth.refresh(&ctx(access, tenant, &inc), request).await
     })

@@ -6,6 +6,7 @@
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
+use firekeeper_core::model::Session;
 use firekeeper_core::store::{StoreError, StoreResult};
 
 use super::backend;
@@ -64,13 +65,22 @@ async fn commit(writer: &SqlitePool, batch: &[Touch]) -> StoreResult<()> {
     tx.commit().await.map_err(backend)
 }
 
-pub async fn record(sender: &mpsc::Sender<Touch>, mut touch: Touch) -> StoreResult<()> {
+/// Queues a refresh of `session` and waits until it is committed.
+pub async fn record(
+    sender: &mpsc::Sender<Touch>,
+    session: &Session,
+    now_ms: i64,
+) -> StoreResult<()> {
     let (done, wait) = oneshot::channel();
-    touch.done = done;
-    sender
-        .send(touch)
-        .await
-        .map_err(|_| StoreError::Backend("refresh writer stopped".into()))?;
-    wait.await
-        .map_err(|_| StoreError::Backend("refresh writer stopped".into()))?
+    let touch = Touch {
+        session_id: session.id.clone(),
+        project: session.scope.project.clone(),
+        tenant: session.scope.tenant_key().to_owned(),
+        local_id: session.local_id.clone(),
+        now_ms,
+        done,
+    };
+    let stopped = || StoreError::Backend("refresh writer stopped".into());
+    sender.send(touch).await.map_err(|_| stopped())?;
+    wait.await.map_err(|_| stopped())?
 }

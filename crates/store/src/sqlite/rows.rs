@@ -8,7 +8,7 @@ use firekeeper_core::store::{AdminToken, ApiKey, ServiceAccount, StoreError, Sto
 
 use super::backend;
 
-pub const ACCOUNT_COLUMNS: &str = "doc, last_login_at, last_refresh_at";
+pub const ACCOUNT_COLUMNS: &str = "doc, last_login_at, last_refresh_at, version";
 
 pub fn account(row: &SqliteRow) -> Result<Account, StoreError> {
     let doc: String = row.try_get("doc").map_err(backend)?;
@@ -16,6 +16,7 @@ pub fn account(row: &SqliteRow) -> Result<Account, StoreError> {
         .map_err(|e| StoreError::Backend(format!("corrupt account document: {e}")))?;
     acc.last_login_at = row.try_get("last_login_at").map_err(backend)?;
     acc.last_refresh_at = row.try_get("last_refresh_at").map_err(backend)?;
+    acc.version = row.try_get("version").map_err(backend)?;
     Ok(acc)
 }
 
@@ -53,6 +54,7 @@ pub fn stored_key(row: &SqliteRow) -> Result<StoredKey, StoreError> {
         kid: row.try_get("kid").map_err(backend)?,
         purpose: row.try_get("purpose").map_err(backend)?,
         private_key: row.try_get("private_key").map_err(backend)?,
+        public_key: row.try_get("public_key").map_err(backend)?,
         cert_pem: row.try_get("cert_pem").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         activates_at: row.try_get("activates_at").map_err(backend)?,

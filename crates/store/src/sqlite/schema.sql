@@ -8,6 +8,8 @@ CREATE TABLE accounts (
     doc             TEXT NOT NULL,
     last_login_at   INTEGER,
     last_refresh_at INTEGER,
+    -- Bumped by every document write: updates are compare-and-set on it.
+    version         INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (project, tenant, local_id)
 );
 CREATE UNIQUE INDEX accounts_email ON accounts (project, tenant, email) WHERE email IS NOT NULL;
@@ -45,6 +47,7 @@ CREATE TABLE signing_keys (
     kid          TEXT PRIMARY KEY,
     purpose      TEXT NOT NULL,
     private_key  BLOB NOT NULL,
+    public_key   BLOB NOT NULL,
     cert_pem     TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
     activates_at INTEGER NOT NULL,

@@ -42,6 +42,48 @@ async fn sync_federated(
     Ok(())
 }
 
+async fn insert_session(tx: &mut Transaction<'_, Sqlite>, s: &Session) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&s.id)
+    .bind(&s.scope.project)
+    .bind(s.scope.tenant_key())
+    .bind(&s.local_id)
+    .bind(&s.refresh_hash)
+    .bind(&s.provider)
+    .bind(Value::Object(s.extra_claims.clone()).to_string())
+    .bind(s.auth_time)
+    .bind(s.created_at)
+    .bind(s.last_used_at)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .bind(&s.revoked)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Marks the sessions of a scope (optionally one account) as ended by deletion.
+async fn end_sessions_deleted(
+    tx: &mut Transaction<'_, Sqlite>,
+    scope: &Scope,
+    local_id: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE sessions SET revoked = 'user_deleted' WHERE project = ? AND tenant = ? \
+         AND (?3 IS NULL OR local_id = ?3) AND revoked IS NULL",
+    )
+    .bind(&scope.project)
+    .bind(scope.tenant_key())
+    .bind(local_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 impl SqliteStore {
     async fn account_where(
         &self,
@@ -61,31 +103,20 @@ impl SqliteStore {
             .map_err(backend)?;
         row.as_ref().map(rows::account).transpose()
     }
-
-    async fn delete_scoped(&self, project: &str, tenant: Option<&str>) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        for table in ["accounts", "federated_ids", "sessions"] {
-            let sql = match tenant {
-                Some(_) => format!("DELETE FROM {table} WHERE project = ? AND tenant = ?"),
-                None => format!("DELETE FROM {table} WHERE project = ?"),
-            };
-            let mut q = sqlx::query(&sql).bind(project);
-            if let Some(t) = tenant {
-                q = q.bind(t);
-            }
-            q.execute(&mut *tx).await.map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)
-    }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_account(&self, scope: &Scope, acc: &Account) -> StoreResult<()> {
+    async fn create_account(
+        &self,
+        scope: &Scope,
+        acc: &Account,
+        session: Option<&Session>,
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO accounts (project, tenant, local_id, email, phone, doc, last_login_at, \
-             last_refresh_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             last_refresh_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
         )
         .bind(&scope.project)
         .bind(scope.tenant_key())
@@ -99,30 +130,72 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         sync_federated(&mut tx, scope, acc).await?;
+        if let Some(s) = session {
+            insert_session(&mut tx, s).await?;
+        }
         tx.commit().await.map_err(backend)
     }
 
-    async fn update_account(&self, scope: &Scope, acc: &Account) -> StoreResult<()> {
+    async fn update_account(
+        &self,
+        scope: &Scope,
+        acc: &Account,
+        session: Option<&Session>,
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
-            "UPDATE accounts SET email = ?, phone = ?, doc = ?, last_login_at = ? \
-             WHERE project = ? AND tenant = ? AND local_id = ?",
+            "UPDATE accounts SET email = ?, phone = ?, doc = ?, version = version + 1 \
+             WHERE project = ? AND tenant = ? AND local_id = ? AND version = ?",
         )
         .bind(&acc.email)
         .bind(&acc.phone_number)
         .bind(rows::doc(acc)?)
-        .bind(acc.last_login_at)
         .bind(&scope.project)
         .bind(scope.tenant_key())
         .bind(&acc.local_id)
+        .bind(acc.version)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            let exists: Option<(i64,)> = sqlx::query_as(
+                "SELECT version FROM accounts WHERE project = ? AND tenant = ? AND local_id = ?",
+            )
+            .bind(&scope.project)
+            .bind(scope.tenant_key())
+            .bind(&acc.local_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            return Err(match exists {
+                Some(_) => StoreError::Stale,
+                None => StoreError::NotFound,
+            });
         }
         sync_federated(&mut tx, scope, acc).await?;
+        if let Some(s) = session {
+            insert_session(&mut tx, s).await?;
+        }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn set_last_login_at(
+        &self,
+        scope: &Scope,
+        local_id: &str,
+        at_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET last_login_at = ? WHERE project = ? AND tenant = ? AND local_id = ?",
+        )
+        .bind(at_ms)
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(local_id)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     async fn get_account(&self, scope: &Scope, local_id: &str) -> StoreResult<Option<Account>> {
@@ -162,19 +235,10 @@ impl Store for SqliteStore {
 
     async fn delete_account(&self, scope: &Scope, local_id: &str) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let mut deleted = false;
         // Sessions are kept, marked, so a refresh says USER_NOT_FOUND (as Firebase) and a
         // later account with the same uid does not inherit them.
-        sqlx::query(
-            "UPDATE sessions SET revoked = 'user_deleted' \
-             WHERE project = ? AND tenant = ? AND local_id = ? AND revoked IS NULL",
-        )
-        .bind(&scope.project)
-        .bind(scope.tenant_key())
-        .bind(local_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        end_sessions_deleted(&mut tx, scope, Some(local_id)).await?;
+        let mut deleted = false;
         for table in ["accounts", "federated_ids"] {
             let sql =
                 format!("DELETE FROM {table} WHERE project = ? AND tenant = ? AND local_id = ?");
@@ -191,6 +255,29 @@ impl Store for SqliteStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(deleted)
+    }
+
+    async fn page_accounts(
+        &self,
+        scope: &Scope,
+        offset: u64,
+        limit: u32,
+        descending: bool,
+    ) -> StoreResult<Vec<Account>> {
+        let order = if descending { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE project = ? AND tenant = ? \
+             ORDER BY local_id {order} LIMIT ? OFFSET ?"
+        );
+        let found = sqlx::query(&sql)
+            .bind(&scope.project)
+            .bind(scope.tenant_key())
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        found.iter().map(rows::account).collect()
     }
 
     async fn list_accounts(
@@ -226,41 +313,36 @@ impl Store for SqliteStore {
     }
 
     async fn delete_all_accounts(&self, scope: &Scope) -> StoreResult<()> {
-        self.delete_scoped(&scope.project, Some(scope.tenant_key()))
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        end_sessions_deleted(&mut tx, scope, None).await?;
+        for table in ["accounts", "federated_ids"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE project = ? AND tenant = ?"
+            ))
+            .bind(&scope.project)
+            .bind(scope.tenant_key())
+            .execute(&mut *tx)
             .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     async fn wipe_project(&self, project: &str) -> StoreResult<()> {
-        self.delete_scoped(project, None).await?;
-        sqlx::query("DELETE FROM project_configs WHERE project = ?")
-            .bind(project)
-            .execute(&self.writer)
-            .await
-            .map_err(backend)?;
-        Ok(())
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for table in ["accounts", "federated_ids", "sessions", "project_configs"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE project = ?"))
+                .bind(project)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     async fn start_session(&self, s: &Session, login_at: Option<i64>) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query(&format!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&s.id)
-        .bind(&s.scope.project)
-        .bind(s.scope.tenant_key())
-        .bind(&s.local_id)
-        .bind(&s.refresh_hash)
-        .bind(&s.provider)
-        .bind(Value::Object(s.extra_claims.clone()).to_string())
-        .bind(s.auth_time)
-        .bind(s.created_at)
-        .bind(s.last_used_at)
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .bind(&s.revoked)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        insert_session(&mut tx, s).await?;
         if let Some(at) = login_at {
             sqlx::query(
                 "UPDATE accounts SET last_login_at = ? \
@@ -277,30 +359,23 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<Session>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE refresh_hash = ?"
-        ))
-        .bind(hash)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?;
-        row.as_ref().map(rows::session).transpose()
-    }
-
     async fn refresh_context(
         &self,
         hash: &[u8],
     ) -> StoreResult<Option<(Session, Option<Account>)>> {
-        let row = sqlx::query(&format!(
-            "SELECT {cols}, a.doc, a.last_login_at, a.last_refresh_at FROM sessions s \
-             LEFT JOIN accounts a ON a.project = s.project AND a.tenant = s.tenant \
-             AND a.local_id = s.local_id WHERE s.refresh_hash = ?",
-            cols = SESSION_COLUMNS
+        let prefixed = |columns: &str, alias: &str| {
+            columns
                 .split(", ")
-                .map(|c| format!("s.{c}"))
+                .map(|c| format!("{alias}.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ")
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {}, {} FROM sessions s \
+             LEFT JOIN accounts a ON a.project = s.project AND a.tenant = s.tenant \
+             AND a.local_id = s.local_id WHERE s.refresh_hash = ?",
+            prefixed(SESSION_COLUMNS, "s"),
+            prefixed(ACCOUNT_COLUMNS, "a"),
         ))
         .bind(hash)
         .fetch_optional(&self.reader)
@@ -319,26 +394,14 @@ impl Store for SqliteStore {
     }
 
     async fn record_refresh(&self, s: &Session, now_ms: i64) -> StoreResult<()> {
-        let (done, _) = tokio::sync::oneshot::channel();
-        group_commit::record(
-            &self.refreshes,
-            group_commit::Touch {
-                session_id: s.id.clone(),
-                project: s.scope.project.clone(),
-                tenant: s.scope.tenant_key().to_owned(),
-                local_id: s.local_id.clone(),
-                now_ms,
-                done,
-            },
-        )
-        .await
+        group_commit::record(&self.refreshes, s, now_ms).await
     }
 
     async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<StoredKey>> {
         // Read through the writer: key rotation reads its own writes right away.
         let found = sqlx::query(
-            "SELECT kid, purpose, private_key, cert_pem, created_at, activates_at, retired_at \
-             FROM signing_keys WHERE purpose = ? ORDER BY activates_at, created_at",
+            "SELECT kid, purpose, private_key, public_key, cert_pem, created_at, activates_at, \
+             retired_at FROM signing_keys WHERE purpose = ? ORDER BY activates_at, created_at",
         )
         .bind(purpose)
         .fetch_all(&self.writer)
@@ -362,12 +425,13 @@ impl Store for SqliteStore {
 
     async fn insert_signing_key(&self, k: &StoredKey) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, purpose, private_key, cert_pem, created_at, \
-             activates_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO signing_keys (kid, purpose, private_key, public_key, cert_pem, \
+             created_at, activates_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&k.kid)
         .bind(&k.purpose)
         .bind(&k.private_key)
+        .bind(&k.public_key)
         .bind(&k.cert_pem)
         .bind(k.created_at)
         .bind(k.activates_at)

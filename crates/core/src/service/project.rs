@@ -1,0 +1,84 @@
+//! Project-level answers: tenant resolution (§1.5), the project config the client reads,
+//! and the emulator's maintenance operations (§7).
+
+use serde_json::{json, Map, Value};
+
+use super::{Auth, Ctx, Mode};
+use crate::error::{Error, Result};
+use crate::model::Scope;
+
+impl Auth {
+    /// The tenant a request addresses: the path's, else the body's `tenantId`; both present
+    /// must agree. Production knows no tenants yet (their API comes later), so naming one
+    /// is `TENANT_NOT_FOUND`; the emulator creates tenants on first use, as the reference
+    /// emulator does.
+    pub fn resolve_tenant(
+        &self,
+        path: Option<&str>,
+        body: &Map<String, Value>,
+    ) -> Result<Option<String>> {
+        let from_body = body
+            .get("tenantId")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty());
+        let tenant = match (path, from_body) {
+            (Some(p), Some(b)) if p != b => return Err(Error::code("TENANT_ID_MISMATCH")),
+            (Some(p), _) => Some(p.to_owned()),
+            (None, b) => b.map(str::to_owned),
+        };
+        if tenant.is_some() && self.config().mode == Mode::Production {
+            return Err(Error::code("TENANT_NOT_FOUND"));
+        }
+        Ok(tenant)
+    }
+
+    /// `GET /v1/projects`: what the client SDK reads before some flows.
+    pub fn project_config(&self, ctx: &Ctx) -> Result<Value> {
+        if ctx.tenant.is_some() {
+            return Err(Error::code("UNSUPPORTED_TENANT_OPERATION"));
+        }
+        Ok(json!({
+            "projectId": self.project_number(&ctx.access.project),
+            "authorizedDomains": ["localhost"],
+        }))
+    }
+
+    /// `GET /v1/recaptchaParams`. Firekeeper runs no reCAPTCHA: the values are placeholders
+    /// the client SDK accepts and never verifies against Google.
+    pub fn recaptcha_params(&self) -> Value {
+        json!({
+            "kind": "identitytoolkit#GetRecaptchaParamResponse",
+            "recaptchaStoken": "firekeeper-no-recaptcha",
+            "recaptchaSiteKey": "firekeeper-no-recaptcha",
+        })
+    }
+
+    fn emulator_only(&self) -> Result<()> {
+        match self.config().mode {
+            Mode::Emulator => Ok(()),
+            Mode::Production => Err(Error::NotFound),
+        }
+    }
+
+    /// The emulator's `DELETE .../accounts`.
+    pub async fn emulator_delete_accounts(&self, scope: &Scope) -> Result<Value> {
+        self.emulator_only()?;
+        self.store().delete_all_accounts(scope).await?;
+        Ok(json!({}))
+    }
+
+    /// Firekeeper's addition to the emulator routes: everything a project has (accounts,
+    /// sessions, settings) goes, so a test suite can start clean without a restart.
+    pub async fn emulator_wipe_project(&self, project: &str) -> Result<Value> {
+        self.emulator_only()?;
+        self.store().wipe_project(project).await?;
+        Ok(json!({}))
+    }
+
+    /// Out-of-band and SMS codes: none are issued yet (email actions and phone sign-in come
+    /// with their own issue), so the lists are empty.
+    pub fn emulator_codes(&self, list: &str) -> Result<Value> {
+        self.emulator_only()?;
+        Ok(json!({ list: [] }))
+    }
+}
