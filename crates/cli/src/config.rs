@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use firekeeper_core::password::HashCost;
+use firekeeper_core::service::SessionPolicy;
 use serde::Deserialize;
 
 /// Everything a file may set. Every field is optional: unset means "default".
@@ -23,6 +24,7 @@ pub struct FileConfig {
     pub key_rotation_secs: Option<i64>,
     pub log: Option<String>,
     pub password_hash: Option<HashCost>,
+    pub sessions: Option<SessionPolicy>,
 }
 
 /// The settings in force.
@@ -38,6 +40,7 @@ pub struct Settings {
     pub key_rotation_secs: i64,
     pub log: String,
     pub password_hash: HashCost,
+    pub sessions: SessionPolicy,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "firekeeper.toml";
@@ -136,6 +139,7 @@ impl FileConfig {
             key_rotation_secs: self.key_rotation_secs.unwrap_or(6 * 3600),
             log: self.log.unwrap_or_else(|| "info".to_owned()),
             password_hash: self.password_hash.unwrap_or_default(),
+            sessions: self.sessions.unwrap_or_default(),
         };
         if s.project.is_empty() {
             bail!("project must not be empty");
@@ -172,6 +176,16 @@ mod tests {
         vars.insert("FIREKEEPER_PORT".to_owned(), "1".to_owned());
         let err = file.apply_env(&vars).unwrap_err().to_string();
         assert!(err.contains("FIREKEEPER_PORT"), "{err}");
+    }
+
+    #[test]
+    fn sessions_section() {
+        let f: FileConfig =
+            toml::from_str("[sessions]\nmax_per_user = 5\nrotate_refresh_tokens = true\n").unwrap();
+        let s = f.settings().unwrap();
+        assert_eq!(s.sessions.max_per_user, 5);
+        assert!(s.sessions.rotate_refresh_tokens);
+        assert_eq!(s.sessions.rotation_grace_secs, 30);
     }
 
     #[test]

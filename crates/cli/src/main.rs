@@ -64,6 +64,20 @@ enum Command {
     /// Inspect and rotate the ID-token signing keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCmd),
+    /// List and end users' sign-in sessions.
+    #[command(subcommand)]
+    Sessions(commands::sessions::SessionsCmd),
+    /// Show a user's audit log: sign-ins, refreshes, rotations, revocations.
+    Audit {
+        uid: String,
+        /// Only events after this id (the cursor printed first on each line).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn settings(cli: &Cli, serve: Option<&serve::ServeArgs>) -> Result<Settings> {
@@ -132,6 +146,13 @@ fn main() -> std::process::ExitCode {
                 commands::credentials::service_accounts(&settings, cmd).await
             }
             Command::Keys(cmd) => commands::keys::run(&settings, cmd).await,
+            Command::Sessions(cmd) => commands::sessions::run(&settings, cmd).await,
+            Command::Audit {
+                uid,
+                after,
+                limit,
+                json,
+            } => commands::sessions::audit(&settings, &uid, after, limit, json).await,
         }
     });
     match result {

@@ -53,6 +53,7 @@ pub fn auth_config(settings: &Settings) -> AuthConfig {
     cfg.issuer_prefix = settings.issuer_prefix.clone();
     cfg.hash_cost = settings.password_hash;
     cfg.key_rotation_secs = settings.key_rotation_secs;
+    cfg.sessions = settings.sessions;
     cfg
 }
 

@@ -388,3 +388,84 @@ fn operator_commands() {
     }
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_audit_and_revocation_from_the_cli() {
+    let data = temp_dir("sessions").join("data");
+    let server = start(&data, &["--emulator"]);
+    let http = reqwest::Client::new();
+    let it = format!("{}/identitytoolkit.googleapis.com/v1", server.base);
+    let mut users = Vec::new();
+    for i in 0..3 {
+        let v: Value = http
+            .post(format!("{it}/accounts:signUp?key=k"))
+            .json(&json!({"email": format!("s{i}@cli.io"), "password": "secret-pw"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        users.push(v);
+    }
+    let uid = users[0]["localId"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        let http = http.clone();
+        let url = format!("{}/securetoken.googleapis.com/v1/token?key=k", server.base);
+        async move {
+            let v: Value = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+
+    let listed = run(cmd(&data).args(["sessions", "list", &uid, "--json"]));
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let sessions: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
+    let sid = sessions[0]["sessionId"].as_str().unwrap().to_owned();
+
+    let audit = run(cmd(&data).args(["audit", &uid, "--json"]));
+    let log: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(log["events"][0]["kind"], "sign_up");
+
+    // Ending the session from the CLI stops its refresh token.
+    assert!(run(cmd(&data).args(["sessions", "revoke", &sid]))
+        .status
+        .success());
+    let r = refresh(users[0]["refreshToken"].as_str().unwrap().to_owned()).await;
+    assert_eq!(r["error"]["message"], "TOKEN_EXPIRED");
+
+    // revokeRefreshTokens for one user, then for all (validSince is in whole seconds).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        run(cmd(&data).args(["users", "revoke", users[1]["localId"].as_str().unwrap()]))
+            .status
+            .success()
+    );
+    let r = refresh(users[1]["refreshToken"].as_str().unwrap().to_owned()).await;
+    assert_eq!(r["error"]["message"], "TOKEN_EXPIRED");
+    let r = refresh(users[2]["refreshToken"].as_str().unwrap().to_owned()).await;
+    assert!(r["id_token"].is_string());
+    let all = run(cmd(&data).args(["users", "revoke", "--all"]));
+    assert!(all.status.success());
+    assert!(String::from_utf8_lossy(&all.stderr).contains("revoked 3 of about 3 users"));
+    let r = refresh(users[2]["refreshToken"].as_str().unwrap().to_owned()).await;
+    assert_eq!(r["error"]["message"], "TOKEN_EXPIRED");
+    drop(server);
+    let _ = std::fs::remove_dir_all(data.parent().unwrap());
+}

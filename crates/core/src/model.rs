@@ -136,7 +136,70 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// Why the session ended; `None` while it is live.
     pub revoked: Option<String>,
+    /// When rotation last replaced the refresh token.
+    pub rotated_at: Option<i64>,
+    /// The current refresh token sealed with the master key, kept while a parallel
+    /// refresh may still present the previous one.
+    pub successor: Option<Vec<u8>>,
 }
 
-/// `Session::revoked` when the account was deleted.
-pub const REVOKED_USER_DELETED: &str = "user_deleted";
+/// Reasons a session ended (`Session::revoked`).
+pub mod ended {
+    /// The account was deleted.
+    pub const USER_DELETED: &str = "user_deleted";
+    /// Revoked by an admin or by the user.
+    pub const REVOKED: &str = "revoked";
+    /// Evicted by the per-user session cap.
+    pub const EVICTED: &str = "evicted";
+    /// A rotated-out refresh token was presented after the grace window.
+    pub const REUSE_DETECTED: &str = "reuse_detected";
+}
+
+/// Kinds of audit events (`Event::kind`).
+pub mod event_kind {
+    pub const SIGN_UP: &str = "sign_up";
+    pub const ACCOUNT_CREATED: &str = "account_created";
+    pub const SIGN_IN: &str = "sign_in";
+    pub const REFRESH: &str = "refresh";
+    pub const ROTATED: &str = "refresh_token_rotated";
+    pub const REUSE_DETECTED: &str = "refresh_token_reuse_detected";
+    pub const SESSION_ENDED: &str = "session_ended";
+    pub const TOKENS_REVOKED: &str = "tokens_revoked";
+    pub const PASSWORD_CHANGED: &str = "password_changed";
+    pub const EMAIL_CHANGED: &str = "email_changed";
+    pub const DISABLED: &str = "disabled";
+    pub const ENABLED: &str = "enabled";
+    pub const DELETED: &str = "deleted";
+
+    /// The kinds a verifier's revocation cache follows.
+    pub const REVOCATIONS: &[&str] = &[
+        TOKENS_REVOKED,
+        SESSION_ENDED,
+        REUSE_DETECTED,
+        DISABLED,
+        ENABLED,
+        DELETED,
+    ];
+}
+
+/// One entry of the audit log and revocation feed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Assigned by the store, increasing in commit order; the feed's cursor.
+    pub id: i64,
+    #[serde(skip)]
+    pub scope: Scope,
+    pub local_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    pub kind: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub detail: Map<String, Value>,
+}

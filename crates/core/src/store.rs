@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::model::{Account, Scope, Session};
+use crate::model::{Account, Event, Scope, Session};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UniqueField {
@@ -46,6 +46,15 @@ pub struct StoredKey {
     pub retired_at: Option<i64>,
 }
 
+/// What a refresh needs, read in one go: the session, its account (`None` if deleted) and,
+/// when the token presented was rotated out, when that happened.
+#[derive(Debug, Clone)]
+pub struct RefreshContext {
+    pub session: Session,
+    pub account: Option<Account>,
+    pub superseded_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
     pub key: String,
@@ -76,12 +85,13 @@ pub struct ServiceAccount {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // Accounts.
-    /// Inserts the account and, in the same transaction, its first session.
+    /// Inserts the account and, in the same transaction, its first session and `events`.
     async fn create_account(
         &self,
         scope: &Scope,
         account: &Account,
         session: Option<&Session>,
+        events: &[Event],
     ) -> StoreResult<()>;
     /// Replaces the stored document if its version is still `account.version` (else
     /// `Stale`), and inserts `session` in the same transaction. `Conflict` on a taken email
@@ -91,10 +101,19 @@ pub trait Store: Send + Sync + 'static {
         scope: &Scope,
         account: &Account,
         session: Option<&Session>,
+        events: &[Event],
     ) -> StoreResult<()>;
     async fn set_last_login_at(&self, scope: &Scope, local_id: &str, at_ms: i64)
         -> StoreResult<()>;
     async fn get_account(&self, scope: &Scope, local_id: &str) -> StoreResult<Option<Account>>;
+    /// The account and whether its session `session_id` is live, in one read: every
+    /// idToken-bearing call asks both.
+    async fn account_with_session(
+        &self,
+        scope: &Scope,
+        local_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Option<(Account, bool)>>;
     async fn account_by_email(&self, scope: &Scope, email: &str) -> StoreResult<Option<Account>>;
     async fn account_by_phone(&self, scope: &Scope, phone: &str) -> StoreResult<Option<Account>>;
     async fn account_by_federated(
@@ -103,9 +122,14 @@ pub trait Store: Send + Sync + 'static {
         provider_id: &str,
         raw_id: &str,
     ) -> StoreResult<Option<Account>>;
-    /// Deletes the account and marks its sessions revoked (`user_deleted`); false if it did
-    /// not exist.
-    async fn delete_account(&self, scope: &Scope, local_id: &str) -> StoreResult<bool>;
+    /// Deletes the account, marks its sessions ended (`user_deleted`) and appends `events`;
+    /// false (and nothing written) if it did not exist.
+    async fn delete_account(
+        &self,
+        scope: &Scope,
+        local_id: &str,
+        events: &[Event],
+    ) -> StoreResult<bool>;
     /// Accounts ordered by `local_id`, skipping `offset`; newest uid first if `descending`.
     async fn page_accounts(
         &self,
@@ -128,16 +152,68 @@ pub trait Store: Send + Sync + 'static {
     async fn wipe_project(&self, project: &str) -> StoreResult<()>;
 
     // Sessions.
-    /// Stores a new session; with `login_at`, also records the account's `lastLoginAt`, in
-    /// the same transaction.
-    async fn start_session(&self, session: &Session, login_at: Option<i64>) -> StoreResult<()>;
+    /// Stores a new session and `events`; with `login_at`, also records the account's
+    /// `lastLoginAt`, all in one transaction.
+    async fn start_session(
+        &self,
+        session: &Session,
+        login_at: Option<i64>,
+        events: &[Event],
+    ) -> StoreResult<()>;
+    async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// A user's sessions, newest first (ended ones included).
+    async fn sessions_of(&self, scope: &Scope, local_id: &str) -> StoreResult<Vec<Session>>;
+    /// Ends the named live sessions with `reason` and appends `events`; returns how many
+    /// ended.
+    async fn end_sessions(
+        &self,
+        ids: &[String],
+        reason: &str,
+        events: &[Event],
+    ) -> StoreResult<u64>;
     /// The session of a refresh token together with its account (`None` if deleted), in
     /// one read: this is the refresh hot path.
-    async fn refresh_context(&self, hash: &[u8])
-        -> StoreResult<Option<(Session, Option<Account>)>>;
-    /// Records a refresh: the session's last use and the account's `lastRefreshAt`.
-    /// Returns once committed; concurrent calls may share one transaction.
-    async fn record_refresh(&self, session: &Session, now_ms: i64) -> StoreResult<()>;
+    async fn refresh_context(&self, hash: &[u8]) -> StoreResult<Option<RefreshContext>>;
+    /// Records a refresh: the session's last use, the account's `lastRefreshAt` and the
+    /// audit `event` if given. Returns once committed; concurrent calls may share one transaction.
+    async fn record_refresh(
+        &self,
+        session: &Session,
+        now_ms: i64,
+        event: Option<&Event>,
+    ) -> StoreResult<()>;
+    /// Replaces a session's refresh token: `old_hash` moves to the superseded list,
+    /// `new_hash` becomes current with its sealed copy. False if `old_hash` was no longer
+    /// current (a parallel refresh rotated first); nothing is written then.
+    async fn rotate_refresh_token(
+        &self,
+        session: &Session,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        sealed_new: &[u8],
+        now_ms: i64,
+        event: &Event,
+    ) -> StoreResult<bool>;
+
+    // Audit log and revocation feed.
+    /// A user's events after `after_id`, oldest first.
+    async fn account_events(
+        &self,
+        scope: &Scope,
+        local_id: &str,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
+    /// A project's events of the given kinds after `after_id`, oldest first.
+    async fn project_events(
+        &self,
+        project: &str,
+        kinds: &[&str],
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
+    /// Deletes events older than `before_ms`; returns how many.
+    async fn prune_events(&self, before_ms: i64) -> StoreResult<u64>;
 
     // Signing keys.
     async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<StoredKey>>;

@@ -435,6 +435,7 @@ async fn id_token_has_exactly_firebases_claims() {
             "auth_time",
             "user_id",
             "firebase",
+            "sid",
             "iat",
             "exp",
             "aud",
@@ -1160,4 +1161,320 @@ async fn emulator_hardening_regressions() {
     assert_eq!(st, 200);
     let (_, r) = s.refresh(u["refreshToken"].as_str().unwrap()).await;
     assert_eq!(message(&r), "USER_NOT_FOUND");
+}
+
+const FK: &str = "/firekeeper/v1";
+
+impl Server {
+    async fn admin_get(&self, path: &str) -> (u16, Value) {
+        self.raw(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.admin),
+        )
+        .await
+    }
+
+    async fn sign_in(&self, email: &str) -> Value {
+        let (st, b) = self
+            .post(
+                &format!("{IT}/accounts:signInWithPassword"),
+                json!({"email": email, "password": "secret-pw"}),
+            )
+            .await;
+        assert_eq!(st, 200, "{b}");
+        b
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_revoked_one_by_one() {
+    let s = boot(Mode::Production).await;
+    let phone = s.sign_up("devices@x.io").await;
+    let uid = phone["localId"].as_str().unwrap().to_owned();
+    let laptop = s.sign_in("devices@x.io").await;
+    let tablet = s.sign_in("devices@x.io").await;
+    let sid = |t: &Value| {
+        claims(t["idToken"].as_str().unwrap())["sid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    let (st, list) = s
+        .admin_get(&format!("{FK}/projects/{PROJECT}/accounts/{uid}/sessions"))
+        .await;
+    assert_eq!(st, 200, "{list}");
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 3);
+    assert_eq!(list["sessions"][0]["signInProvider"], "password");
+    assert_eq!(list["sessions"][0]["ipAddress"], "127.0.0.1");
+
+    // Admin ends the laptop's session: its refresh token and ID token stop working; the
+    // other devices keep going.
+    let (st, r) = s
+        .admin_post(
+            &format!("{FK}/projects/{PROJECT}/sessions/{}:revoke", sid(&laptop)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["revoked"], 1);
+    let (_, r) = s.refresh(laptop["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    let (_, r) = s
+        .post(
+            &format!("{IT}/accounts:lookup"),
+            json!({"idToken": laptop["idToken"]}),
+        )
+        .await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    // Refreshes are audited at most once a minute per session.
+    s.clock.advance_secs(61);
+    let (st, _) = s.refresh(phone["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(st, 200);
+
+    // The user signs out everywhere else, from the tablet.
+    let (st, mine) = s
+        .post(
+            &format!("{FK}/sessions:list"),
+            json!({"idToken": tablet["idToken"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{mine}");
+    assert_eq!(mine["sessions"].as_array().unwrap().len(), 2);
+    let current: Vec<&Value> = mine["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["sessionId"], sid(&tablet));
+    let (st, r) = s
+        .post(
+            &format!("{FK}/sessions:revokeOthers"),
+            json!({"idToken": tablet["idToken"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["revoked"], 1);
+    let (_, r) = s.refresh(phone["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    let (st, _) = s.refresh(tablet["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(st, 200);
+
+    // Another user's session cannot be revoked through one's own token.
+    let other = s.sign_up("other@x.io").await;
+    let (_, r) = s
+        .post(
+            &format!("{FK}/sessions:revoke"),
+            json!({"idToken": other["idToken"], "sessionId": sid(&tablet)}),
+        )
+        .await;
+    assert_eq!(message(&r), "SESSION_NOT_FOUND");
+
+    // The audit log tells the story.
+    let (_, log) = s
+        .admin_get(&format!("{FK}/projects/{PROJECT}/accounts/{uid}/events"))
+        .await;
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for k in ["sign_up", "sign_in", "refresh", "session_ended"] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+    // Admin routes need the admin credential.
+    let (st, _) = s
+        .raw(
+            s.http
+                .get(format!(
+                    "{}{FK}/projects/{PROJECT}/accounts/{uid}/sessions",
+                    s.base
+                ))
+                .query(&[("key", &s.key)]),
+        )
+        .await;
+    assert_eq!(st, 401);
+}
+
+#[tokio::test]
+async fn the_session_cap_evicts_the_oldest() {
+    let s = boot(Mode::Emulator).await;
+    let (st, cfg) = s
+        .raw(
+            s.http
+                .patch(format!("{}{FK}/projects/{PROJECT}/config", s.base))
+                .bearer_auth("owner")
+                .json(&json!({"sessionPolicy": {"maxPerUser": 2}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{cfg}");
+    assert_eq!(cfg["sessionPolicy"]["maxPerUser"], 2);
+    let first = s.sign_up("cap@x.io").await;
+    s.clock.advance_secs(1);
+    let second = s.sign_in("cap@x.io").await;
+    s.clock.advance_secs(1);
+    let third = s.sign_in("cap@x.io").await;
+    let (_, r) = s.refresh(first["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    for t in [&second, &third] {
+        let (st, _) = s.refresh(t["refreshToken"].as_str().unwrap()).await;
+        assert_eq!(st, 200);
+    }
+    let (_, bad) = s
+        .raw(
+            s.http
+                .patch(format!("{}{FK}/projects/{PROJECT}/config", s.base))
+                .bearer_auth("owner")
+                .json(&json!({"sessionPolicy": {"maxPerUsr": 2}})),
+        )
+        .await;
+    assert!(message(&bad).contains("maxPerUsr"), "{bad}");
+}
+
+#[tokio::test]
+async fn rotation_tolerates_parallel_tabs_and_detects_replay() {
+    let s = boot(Mode::Production).await;
+    let cfg = format!("{FK}/projects/{PROJECT}/config");
+    let (st, _) = s
+        .raw(
+            s.http
+                .patch(format!("{}{cfg}", s.base))
+                .bearer_auth(&s.admin)
+                .json(&json!({"sessionPolicy": {"rotateRefreshTokens": true, "rotationGraceSecs": 30}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let a = s.sign_up("rotate@x.io").await;
+    let t0 = a["refreshToken"].as_str().unwrap().to_owned();
+
+    // Two tabs refresh with the same token at once: both succeed, and both end up holding
+    // the same current token.
+    let (r1, r2) = tokio::join!(s.refresh(&t0), s.refresh(&t0));
+    assert_eq!(r1.0, 200, "{}", r1.1);
+    assert_eq!(r2.0, 200, "{}", r2.1);
+    let t1 = r1.1["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(t1, t0);
+    assert_eq!(r2.1["refresh_token"], t1.as_str());
+
+    // The current token rotates on; within the window the old one still answers.
+    let (st, r) = s.refresh(&t1).await;
+    assert_eq!(st, 200);
+    let t2 = r["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(t2, t1);
+    let (st, r) = s.refresh(&t1).await;
+    assert_eq!(st, 200, "within the grace window: {r}");
+    assert_eq!(r["refresh_token"], t2.as_str());
+
+    // After the window, presenting a rotated-out token ends the whole session.
+    s.clock.advance_secs(31);
+    let (_, r) = s.refresh(&t0).await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    let (_, r) = s.refresh(&t2).await;
+    assert_eq!(
+        message(&r),
+        "TOKEN_EXPIRED",
+        "the thief's and the owner's tokens both die"
+    );
+
+    let uid = a["localId"].as_str().unwrap();
+    let (_, log) = s
+        .admin_get(&format!("{FK}/projects/{PROJECT}/accounts/{uid}/events"))
+        .await;
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"refresh_token_rotated"), "{kinds:?}");
+    assert!(kinds.contains(&"refresh_token_reuse_detected"), "{kinds:?}");
+
+    // Off (the default) is Firebase's behaviour: the same token comes back.
+    let (st, _) = s
+        .raw(
+            s.http
+                .patch(format!("{}{cfg}", s.base))
+                .bearer_auth(&s.admin)
+                .json(&json!({"sessionPolicy": {"rotateRefreshTokens": false}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let b = s.sign_up("steady@x.io").await;
+    let (_, r) = s.refresh(b["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(r["refresh_token"], b["refreshToken"]);
+}
+
+#[tokio::test]
+async fn the_revocation_feed_resumes_and_long_polls() {
+    let s = boot(Mode::Production).await;
+    let a = s.sign_up("feed@x.io").await;
+    let uid = a["localId"].as_str().unwrap().to_owned();
+    let feed = format!("{FK}/projects/{PROJECT}/revocations");
+    let (st, first) = s.admin_get(&feed).await;
+    assert_eq!(st, 200, "{first}");
+    assert!(
+        first["events"].as_array().unwrap().is_empty(),
+        "sign-ups are not revocations"
+    );
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+
+    // A waiting reader is answered as soon as a revocation commits.
+    let waiting = {
+        let http = s.http.clone();
+        let url = format!("{}{feed}?after={cursor}&waitSecs=20", s.base);
+        let admin = s.admin.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let body: Value = http
+                .get(url)
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (body, started.elapsed())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let now = s.clock.now_secs();
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": uid, "validSince": now}),
+    )
+    .await;
+    let (body, took) = waiting.await.unwrap();
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{body}");
+    assert_eq!(events[0]["kind"], "tokens_revoked");
+    assert_eq!(events[0]["localId"], uid.as_str());
+    assert_eq!(events[0]["detail"]["validSince"], now);
+
+    // Resuming from the returned cursor skips what was seen.
+    let next = body["nextCursor"].as_str().unwrap();
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": uid, "disableUser": true}),
+    )
+    .await;
+    let (_, more) = s.admin_get(&format!("{feed}?after={next}")).await;
+    let kinds: Vec<&str> = more["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["disabled"]);
+
+    let (st, doc) = s
+        .raw(s.http.get(format!("{}{FK}/openapi.json", s.base)))
+        .await;
+    assert_eq!(st, 200);
+    assert!(doc["paths"][format!("{FK}/projects/{{project}}/revocations")].is_object());
 }

@@ -3,7 +3,40 @@
 
 pub mod credentials;
 pub mod keys;
+pub mod sessions;
 pub mod users;
+
+use std::sync::Arc;
+
+use firekeeper_core::access::Access;
+use firekeeper_core::service::Ctx;
+use firekeeper_core::{Auth, SystemClock};
+
+use crate::config::Settings;
+use crate::datadir::{self, DataDir};
+use crate::serve::auth_config;
+
+/// The core services over the data directory, and an admin context for the project.
+pub(crate) async fn open_admin(s: &Settings) -> anyhow::Result<(DataDir, Auth, Ctx)> {
+    let dd = datadir::open(&s.data_dir).await?;
+    let auth = Auth::new(
+        auth_config(s),
+        dd.store.clone(),
+        Arc::new(SystemClock),
+        dd.master.clone(),
+    )
+    .await?;
+    let ctx = Ctx {
+        access: Access {
+            project: s.project.clone(),
+            privileged: true,
+        },
+        tenant: None,
+        ip: None,
+        user_agent: Some("firekeeper-cli".to_owned()),
+    };
+    Ok((dd, auth, ctx))
+}
 
 pub(crate) fn when(ms: Option<i64>) -> String {
     ms.map(firekeeper_core::wire::rfc3339_ms)

@@ -1,21 +1,16 @@
 //! `users create|get|list|update|delete|set-claims`, through the same core operations as
 //! the Admin API, so validation and errors are identical.
 
-use std::sync::Arc;
-
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use firekeeper_core::access::Access;
 use firekeeper_core::service::{
     BatchGetRequest, Ctx, DeleteRequest, LookupRequest, SignUpRequest, UpdateRequest,
 };
-use firekeeper_core::{Auth, SystemClock};
+use firekeeper_core::Auth;
 use serde_json::Value;
 
 use super::print_json;
 use crate::config::Settings;
-use crate::datadir;
-use crate::serve::auth_config;
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCmd {
@@ -56,6 +51,18 @@ pub enum UsersCmd {
     Delete { uid: String },
     /// Replace a user's custom claims with a JSON object (`{}` clears them).
     SetClaims { uid: String, claims: String },
+    /// Revoke a user's refresh tokens (what the Admin SDKs' revokeRefreshTokens does), or
+    /// with --all every user's: the response to a suspected widespread token leak.
+    Revoke {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        uid: Option<String>,
+        /// Every user of the project, in uid order, with progress on stderr.
+        #[arg(long)]
+        all: bool,
+        /// Resume an interrupted --all after this uid (the last one it reported).
+        #[arg(long, requires = "all", value_name = "UID")]
+        resume_after: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -75,18 +82,6 @@ pub struct Profile {
     email_verified: Option<bool>,
     #[arg(long)]
     disabled: Option<bool>,
-}
-
-fn admin_ctx(project: &str) -> Ctx {
-    Ctx {
-        access: Access {
-            project: project.to_owned(),
-            privileged: true,
-        },
-        tenant: None,
-        ip: None,
-        user_agent: Some("firekeeper-cli".to_owned()),
-    }
 }
 
 fn show(user: &Value, json: bool) -> Result<()> {
@@ -115,17 +110,7 @@ fn show(user: &Value, json: bool) -> Result<()> {
 }
 
 pub async fn run(s: &Settings, cmd: UsersCmd) -> Result<()> {
-    let dd = datadir::open(&s.data_dir).await?;
-    let auth = Arc::new(
-        Auth::new(
-            auth_config(s),
-            dd.store.clone(),
-            Arc::new(SystemClock),
-            dd.master.clone(),
-        )
-        .await?,
-    );
-    let ctx = admin_ctx(&s.project);
+    let (dd, auth, ctx) = super::open_admin(s).await?;
     let result = run_with(&auth, &ctx, cmd).await;
     dd.store.close().await;
     result
@@ -228,6 +213,19 @@ async fn run_with(auth: &Auth, ctx: &Ctx, cmd: UsersCmd) -> Result<()> {
             .await?;
             eprintln!("deleted user");
         }
+        UsersCmd::Revoke {
+            uid,
+            all,
+            resume_after,
+        } => {
+            if !all {
+                let uid = uid.unwrap_or_default();
+                auth.revoke_user_tokens(ctx, &uid).await?;
+                eprintln!("revoked the refresh tokens of {uid}");
+                return Ok(());
+            }
+            revoke_all(auth, ctx, resume_after).await?;
+        }
         UsersCmd::SetClaims { uid, claims } => {
             auth.update(
                 ctx,
@@ -241,5 +239,41 @@ async fn run_with(auth: &Auth, ctx: &Ctx, cmd: UsersCmd) -> Result<()> {
             eprintln!("custom claims set");
         }
     }
+    Ok(())
+}
+
+/// Revokes every user page by page. Each page is reported with its last uid, so an
+/// interrupted run resumes with `--resume-after` instead of starting over.
+async fn revoke_all(auth: &Auth, ctx: &Ctx, mut after: Option<String>) -> Result<()> {
+    let total = auth.store_count(ctx).await?;
+    let mut done = 0u64;
+    loop {
+        let page = auth
+            .batch_get(
+                ctx,
+                BatchGetRequest {
+                    max_results: Some(500),
+                    next_page_token: after.clone(),
+                    tenant_id: None,
+                },
+            )
+            .await?;
+        let users = page["users"].as_array().cloned().unwrap_or_default();
+        for u in &users {
+            if let Some(uid) = u["localId"].as_str() {
+                auth.revoke_user_tokens(ctx, uid).await?;
+                done += 1;
+                after = Some(uid.to_owned());
+            }
+        }
+        eprintln!(
+            "revoked {done} of about {total} users (resume with --resume-after {})",
+            after.as_deref().unwrap_or("-")
+        );
+        if page.get("nextPageToken").is_none() {
+            break;
+        }
+    }
+    eprintln!("done: every user's refresh tokens are revoked");
     Ok(())
 }

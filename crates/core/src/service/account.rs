@@ -1,13 +1,13 @@
 //! `accounts:lookup`, `accounts:update`, `accounts:delete` (§3.1).
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::signup::{check_email, check_password, check_phone};
 use super::tokens::IssuedTokens;
 use super::{object, Auth, Ctx, DeleteRequest, LookupRequest, Mode, UpdateRequest};
 use crate::claims::parse_custom_attributes;
 use crate::error::{Error, Result};
-use crate::model::{Account, Scope};
+use crate::model::{event_kind, Account, Scope};
 use crate::validate::canonical_email;
 use crate::wire::{provider_user_info, user_info};
 
@@ -98,9 +98,15 @@ impl Auth {
                 .account
                 .local_id
         };
-        if !self.store().delete_account(&scope, &local_id).await? {
+        let event = self.event(ctx, &local_id, None, event_kind::DELETED, Map::new());
+        if !self
+            .store()
+            .delete_account(&scope, &local_id, &[event])
+            .await?
+        {
             return Err(Error::code("USER_NOT_FOUND"));
         }
+        self.feed.notify_waiters();
         Ok(json!({"kind": "identitytoolkit#DeleteAccountResponse"}))
     }
 
@@ -197,6 +203,7 @@ impl Auth {
                 .ok_or(Error::code("MISSING_LOCAL_ID"))?;
             (self.require_account(&scope, id).await?, None)
         };
+        let before = acc.clone();
         let now = self.clock().now_ms();
         let mut revoke = false;
 
@@ -307,13 +314,60 @@ impl Auth {
             }
             _ => None,
         };
+        let events =
+            self.update_events(ctx, &before, &acc, moved, session.as_ref().map(|(s, _)| s));
         self.store()
-            .update_account(&scope, &acc, session.as_ref().map(|(s, _)| s))
+            .update_account(&scope, &acc, session.as_ref().map(|(s, _)| s), &events)
             .await?;
+        if !events.is_empty() {
+            self.feed.notify_waiters();
+        }
         let tokens = match session {
             Some((s, refresh)) => Some(self.issue(&acc, &s, refresh)?),
             None => None,
         };
         Ok((acc, tokens))
+    }
+
+    /// The audit events an update amounts to.
+    fn update_events(
+        &self,
+        ctx: &Ctx,
+        before: &Account,
+        after: &Account,
+        revoked: bool,
+        session: Option<&crate::model::Session>,
+    ) -> Vec<crate::model::Event> {
+        let uid = &after.local_id;
+        let mut out = Vec::new();
+        let mut push = |kind: &str, sid: Option<&str>, detail: Map<String, Value>| {
+            out.push(self.event(ctx, uid, sid, kind, detail));
+        };
+        if before.password_hash != after.password_hash && after.password_hash.is_some() {
+            push(event_kind::PASSWORD_CHANGED, None, Map::new());
+        }
+        if before.email != after.email {
+            push(event_kind::EMAIL_CHANGED, None, Map::new());
+        }
+        // An explicit revoke is news even when validSince keeps its value (same second).
+        if revoked || before.valid_since != after.valid_since {
+            let mut d = Map::new();
+            d.insert("validSince".into(), after.valid_since.unwrap_or(0).into());
+            push(event_kind::TOKENS_REVOKED, None, d);
+        }
+        if before.disabled != after.disabled {
+            let kind = if after.disabled {
+                event_kind::DISABLED
+            } else {
+                event_kind::ENABLED
+            };
+            push(kind, None, Map::new());
+        }
+        if let Some(s) = session {
+            let mut d = Map::new();
+            d.insert("provider".into(), s.provider.clone().into());
+            push(event_kind::SIGN_IN, Some(&s.id), d);
+        }
+        out
     }
 }

@@ -1,11 +1,11 @@
 //! Admin listing and bulk operations (§3.4) and the emulator's maintenance routes (§7).
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::account::Identifier;
 use super::{object, Auth, BatchDeleteRequest, BatchGetRequest, Ctx, Mode, QueryRequest};
 use crate::error::{Error, Result};
-use crate::model::Account;
+use crate::model::{event_kind, Account};
 use crate::wire::user_info;
 
 const MAX_PAGE: i64 = 1000;
@@ -64,13 +64,20 @@ impl Auth {
                 }));
                 continue;
             }
-            self.store().delete_account(&scope, id).await?;
+            let event = self.event(ctx, id, None, event_kind::DELETED, Map::new());
+            self.store().delete_account(&scope, id, &[event]).await?;
+            self.feed.notify_waiters();
         }
         let mut body = json!({});
         if !errors.is_empty() {
             body["errors"] = errors.into();
         }
         Ok(body)
+    }
+
+    /// How many accounts the caller's scope holds.
+    pub async fn store_count(&self, ctx: &Ctx) -> Result<u64> {
+        Ok(self.store().count_accounts(&ctx.scope()).await?)
     }
 
     pub async fn query(&self, ctx: &Ctx, req: QueryRequest) -> Result<Value> {
@@ -183,7 +190,7 @@ impl Auth {
                 stored[section][field] = b.into();
             }
         }
-        self.store().put_project_config(project, &stored).await?;
+        self.put_project_settings(project, &stored).await?;
         self.emulator_config(project).await
     }
 }

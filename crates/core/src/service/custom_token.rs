@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::{object, Auth, Ctx, IssuedTokens, Mode, SignInWithCustomTokenRequest};
 use crate::claims::check_claims_object;
 use crate::error::{Error, Result};
-use crate::model::Account;
+use crate::model::{event_kind, Account};
 use crate::store::StoreError;
 use crate::validate::is_valid_local_id;
 
@@ -39,7 +39,7 @@ impl Auth {
                 }
                 if !acc.custom_auth {
                     acc.custom_auth = true;
-                    self.store().update_account(&scope, &acc, None).await?;
+                    self.store().update_account(&scope, &acc, None, &[]).await?;
                     acc.version += 1;
                 }
                 let tokens = self
@@ -57,9 +57,12 @@ impl Auth {
                     ..Default::default()
                 };
                 let (session, refresh) = self.new_session(ctx, &acc, "custom", claims.clone())?;
+                let mut detail = Map::new();
+                detail.insert("provider".into(), "custom".into());
+                let event = self.event(ctx, uid, Some(&session.id), event_kind::SIGN_UP, detail);
                 match self
                     .store()
-                    .create_account(&scope, &acc, Some(&session))
+                    .create_account(&scope, &acc, Some(&session), &[event])
                     .await
                 {
                     Ok(()) => {

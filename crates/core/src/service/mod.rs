@@ -7,6 +7,7 @@ mod admin;
 mod custom_token;
 mod project;
 mod requests;
+mod sessions;
 mod signin;
 mod signup;
 mod tokens;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use requests::*;
+pub use sessions::SessionPolicy;
 pub use tokens::{IssuedTokens, VerifiedIdToken};
 
 use crate::access::Access;
@@ -44,6 +46,8 @@ pub struct AuthConfig {
     pub issuer_prefix: String,
     pub hash_cost: HashCost,
     pub key_rotation_secs: i64,
+    /// Session rules for projects that set none of their own.
+    pub sessions: SessionPolicy,
 }
 
 impl AuthConfig {
@@ -54,6 +58,7 @@ impl AuthConfig {
             issuer_prefix: "https://securetoken.google.com/".to_owned(),
             hash_cost: HashCost::default(),
             key_rotation_secs: 6 * 3600,
+            sessions: SessionPolicy::default(),
         }
     }
 }
@@ -92,6 +97,10 @@ pub struct Auth {
     clock: Arc<dyn Clock>,
     hasher: Hasher,
     id_keys: KeyRing,
+    master: Arc<MasterKey>,
+    /// Woken after every committed event, for long-polling feed readers.
+    pub(crate) feed: tokio::sync::Notify,
+    pub(crate) settings_cache: sessions::SettingsCache,
 }
 
 impl std::fmt::Debug for Auth {
@@ -121,7 +130,7 @@ impl Auth {
             KeyPolicy::id_tokens(config.key_rotation_secs),
             store.clone(),
             clock.clone(),
-            master,
+            master.clone(),
         )
         .await?;
         Ok(Self {
@@ -135,6 +144,9 @@ impl Auth {
             hasher,
             id_keys,
             dummy_hash,
+            master,
+            feed: tokio::sync::Notify::new(),
+            settings_cache: sessions::SettingsCache::default(),
         })
     }
 
@@ -144,6 +156,32 @@ impl Auth {
 
     pub(crate) fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// An audit event about `local_id`, stamped with the caller's address and agent.
+    pub(crate) fn event(
+        &self,
+        ctx: &Ctx,
+        local_id: &str,
+        session_id: Option<&str>,
+        kind: &str,
+        detail: Map<String, Value>,
+    ) -> crate::model::Event {
+        crate::model::Event {
+            id: 0,
+            scope: ctx.scope(),
+            local_id: local_id.to_owned(),
+            session_id: session_id.map(str::to_owned),
+            kind: kind.to_owned(),
+            at: self.clock.now_ms(),
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            detail,
+        }
     }
 
     pub(crate) fn dummy_hash(&self) -> &str {
@@ -224,10 +262,9 @@ impl Auth {
     /// Whether unknown emails and wrong passwords share one error (email enumeration
     /// protection): on by default in production, off in emulator mode, as Firebase.
     pub(crate) async fn improved_email_privacy(&self, project: &str) -> Result<bool> {
-        let config = self.store.project_config(project).await?;
+        let config = self.project_settings(project).await?;
         let set = config
-            .as_ref()
-            .and_then(|c| c.pointer("/emailPrivacyConfig/enableImprovedEmailPrivacy"))
+            .pointer("/emailPrivacyConfig/enableImprovedEmailPrivacy")
             .and_then(Value::as_bool);
         Ok(set.unwrap_or(self.config.mode == Mode::Production))
     }

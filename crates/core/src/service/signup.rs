@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::{object, Auth, Ctx, SignUpRequest};
 use crate::error::{Error, Result};
-use crate::model::Account;
+use crate::model::{event_kind, Account};
 use crate::secrets::new_local_id;
 use crate::validate::{canonical_email, is_valid_email, is_valid_local_id, is_valid_phone};
 
@@ -82,8 +82,17 @@ impl Auth {
             "anonymous"
         };
         let (session, refresh_token) = self.new_session(ctx, &acc, provider, Map::new())?;
+        let mut detail = Map::new();
+        detail.insert("provider".into(), provider.into());
+        let event = self.event(
+            ctx,
+            &acc.local_id,
+            Some(&session.id),
+            event_kind::SIGN_UP,
+            detail,
+        );
         self.store()
-            .create_account(&ctx.scope(), &acc, Some(&session))
+            .create_account(&ctx.scope(), &acc, Some(&session), &[event])
             .await?;
         let tokens = self.issue(&acc, &session, refresh_token)?;
         let mut body = object(json!({
@@ -112,7 +121,8 @@ impl Auth {
                 let verified = self.verify_id_token(ctx, Some(id_token)).await?;
                 let mut acc = verified.account.clone();
                 let now = self.clock().now_ms();
-                if acc.email.is_some() || acc.password_hash.is_some() {
+                let revokes = acc.email.is_some() || acc.password_hash.is_some();
+                if revokes {
                     acc.valid_since = Some(now.div_euclid(1000));
                 }
                 acc.email = Some(email.clone());
@@ -124,8 +134,26 @@ impl Auth {
                 }
                 let (session, refresh_token) =
                     self.new_session(ctx, &acc, "password", verified.extra_claims())?;
+                let mut events = vec![self.event(
+                    ctx,
+                    &acc.local_id,
+                    Some(&session.id),
+                    event_kind::PASSWORD_CHANGED,
+                    Map::new(),
+                )];
+                if let Some(v) = acc.valid_since.filter(|_| revokes) {
+                    let mut d = Map::new();
+                    d.insert("validSince".into(), v.into());
+                    events.push(self.event(
+                        ctx,
+                        &acc.local_id,
+                        None,
+                        event_kind::TOKENS_REVOKED,
+                        d,
+                    ));
+                }
                 self.store()
-                    .update_account(&ctx.scope(), &acc, Some(&session))
+                    .update_account(&ctx.scope(), &acc, Some(&session), &events)
                     .await?;
                 let tokens = self.issue(&acc, &session, refresh_token)?;
                 Ok((acc, tokens))
@@ -181,8 +209,15 @@ impl Auth {
             acc.password_hash = Some(self.hash_password(p).await?);
             acc.password_updated_at = Some(now);
         }
+        let event = self.event(
+            ctx,
+            &acc.local_id,
+            None,
+            event_kind::ACCOUNT_CREATED,
+            Map::new(),
+        );
         self.store()
-            .create_account(&ctx.scope(), &acc, None)
+            .create_account(&ctx.scope(), &acc, None, &[event])
             .await?;
         Ok(object(json!({
             "kind": "identitytoolkit#SignupNewUserResponse",

@@ -4,9 +4,10 @@ use serde_json::{json, Map, Value};
 
 use super::{object, Auth, Ctx, Mode, ID_TOKEN_LIFETIME_SECS};
 use crate::error::{Error, Result};
-use crate::model::{Account, Scope, Session, REVOKED_USER_DELETED};
+use crate::model::{ended, event_kind, Account, Scope, Session};
 use crate::secrets::{new_secret, random_alnum, sha256};
 use crate::service::RefreshRequest;
+use crate::store::RefreshContext;
 
 /// What a sign-in hands back to the client.
 #[derive(Debug, Clone)]
@@ -36,8 +37,12 @@ pub struct VerifiedIdToken {
     pub account: Account,
 }
 
+/// Minimum spacing of `refresh` audit events for one session.
+const REFRESH_AUDIT_EVERY_MS: i64 = 60_000;
+
 /// Claims the server sets on every ID token; custom and extra claims never override them.
 const SERVER_CLAIMS: &[&str] = &[
+    "sid",
     "email",
     "email_verified",
     "phone_number",
@@ -67,6 +72,11 @@ impl VerifiedIdToken {
             .filter(|(k, _)| !is_standard_claim(k) && !custom.contains_key(*k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+
+    /// The sign-in session this token belongs to (Firekeeper's `sid` claim).
+    pub fn session_id(&self) -> Option<&str> {
+        self.claims.get("sid").and_then(Value::as_str)
     }
 
     pub fn sign_in_provider(&self) -> Option<&str> {
@@ -137,6 +147,9 @@ impl Auth {
             firebase.insert("tenant".into(), t.clone().into());
         }
         c.insert("firebase".into(), Value::Object(firebase));
+        // The sign-in session (OpenID's session-id claim), so a back end can tell devices
+        // apart and a revoked session's tokens can be refused.
+        c.insert("sid".into(), session.id.clone().into());
         c.insert("iat".into(), now_s.into());
         c.insert("exp".into(), (now_s + ID_TOKEN_LIFETIME_SECS).into());
         c.insert("aud".into(), scope.project.clone().into());
@@ -188,6 +201,8 @@ impl Auth {
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.clone(),
             revoked: None,
+            rotated_at: None,
+            successor: None,
         };
         Ok((session, refresh_token))
     }
@@ -215,9 +230,19 @@ impl Auth {
         extra_claims: Map<String, Value>,
     ) -> Result<IssuedTokens> {
         let (session, refresh_token) = self.new_session(ctx, acc, provider, extra_claims)?;
+        let mut detail = Map::new();
+        detail.insert("provider".into(), provider.into());
+        let event = self.event(
+            ctx,
+            &acc.local_id,
+            Some(&session.id),
+            event_kind::SIGN_IN,
+            detail,
+        );
         self.store()
-            .start_session(&session, Some(session.created_at))
+            .start_session(&session, Some(session.created_at), &[event])
             .await?;
+        self.enforce_session_cap(ctx, &acc.local_id).await?;
         let mut acc = acc.clone();
         acc.last_login_at = Some(session.created_at);
         self.issue(&acc, &session, refresh_token)
@@ -233,11 +258,35 @@ impl Auth {
             .refresh_token
             .filter(|t| !t.is_empty())
             .ok_or(Error::code("MISSING_REFRESH_TOKEN"))?;
-        let (session, account) = self
-            .store()
-            .refresh_context(&sha256(token.as_bytes()))
-            .await?
-            .ok_or(Error::code("INVALID_REFRESH_TOKEN"))?;
+        let hash = sha256(token.as_bytes());
+        // Two passes at most: a parallel refresh may rotate the token between our read and
+        // our write, and the second read then sees it as just superseded.
+        for _ in 0..2 {
+            let found = self
+                .store()
+                .refresh_context(&hash)
+                .await?
+                .ok_or(Error::code("INVALID_REFRESH_TOKEN"))?;
+            if let Some(answer) = self.refresh_once(ctx, &token, &hash, found).await? {
+                return Ok(answer);
+            }
+        }
+        Err(Error::Aborted)
+    }
+
+    /// One refresh attempt; `None` when a parallel rotation won and it must be re-read.
+    async fn refresh_once(
+        &self,
+        ctx: &Ctx,
+        token: &str,
+        hash: &[u8],
+        found: RefreshContext,
+    ) -> Result<Option<Value>> {
+        let RefreshContext {
+            session,
+            account,
+            superseded_at,
+        } = found;
         if session.scope.project != ctx.access.project {
             return Err(Error::code("PROJECT_NUMBER_MISMATCH"));
         }
@@ -246,11 +295,11 @@ impl Auth {
                 return Err(Error::code("TENANT_ID_MISMATCH"));
             }
         }
-        if session.revoked.as_deref() == Some(REVOKED_USER_DELETED) {
-            return Err(Error::code("USER_NOT_FOUND"));
-        }
-        if session.revoked.is_some() {
-            return Err(Error::code("INVALID_REFRESH_TOKEN"));
+        match session.revoked.as_deref() {
+            Some(ended::USER_DELETED) => return Err(Error::code("USER_NOT_FOUND")),
+            // An ended session signs its device out, as a revocation does in Firebase.
+            Some(_) => return Err(Error::code("TOKEN_EXPIRED")),
+            None => {}
         }
         let acc = account.ok_or(Error::code("USER_NOT_FOUND"))?;
         if acc.disabled {
@@ -260,18 +309,87 @@ impl Auth {
         if acc.valid_since.is_some_and(|v| session.auth_time < v) {
             return Err(Error::code("TOKEN_EXPIRED"));
         }
-        let id_token = self.mint_id_token(&session.scope, &acc, &session)?;
+        let policy = self.session_policy(&session.scope.project).await?;
         let now = self.clock().now_ms();
-        self.store().record_refresh(&session, now).await?;
-        Ok(object(json!({
+        let refresh_event =
+            |kind: &str| self.event(ctx, &acc.local_id, Some(&session.id), kind, Map::new());
+
+        // The token presented was rotated out.
+        let mut answer_token = token.to_owned();
+        if let Some(at) = superseded_at {
+            let within_grace = now - at <= policy.rotation_grace_secs * 1000;
+            let current = match (&session.successor, within_grace) {
+                (Some(sealed), true) => {
+                    String::from_utf8(self.master().open(sealed)?).map_err(Error::internal)?
+                }
+                _ => {
+                    // Replayed after the window: the token family may be stolen.
+                    let mut d = Map::new();
+                    d.insert("supersededAt".into(), at.into());
+                    let ev = self.event(
+                        ctx,
+                        &acc.local_id,
+                        Some(&session.id),
+                        event_kind::REUSE_DETECTED,
+                        d,
+                    );
+                    let mut ended_ev = refresh_event(event_kind::SESSION_ENDED);
+                    ended_ev
+                        .detail
+                        .insert("reason".into(), ended::REUSE_DETECTED.into());
+                    self.store()
+                        .end_sessions(
+                            std::slice::from_ref(&session.id),
+                            ended::REUSE_DETECTED,
+                            &[ev, ended_ev],
+                        )
+                        .await?;
+                    self.feed.notify_waiters();
+                    return Err(Error::code("TOKEN_EXPIRED"));
+                }
+            };
+            // A parallel tab within the window: hand it the current token.
+            self.store()
+                .record_refresh(&session, now, Some(&refresh_event(event_kind::REFRESH)))
+                .await?;
+            answer_token = current;
+        } else if policy.rotate_refresh_tokens {
+            let next = new_secret()?;
+            let rotated = self
+                .store()
+                .rotate_refresh_token(
+                    &session,
+                    hash,
+                    &sha256(next.as_bytes()),
+                    &self.master().seal(next.as_bytes())?,
+                    now,
+                    &refresh_event(event_kind::ROTATED),
+                )
+                .await?;
+            if !rotated {
+                return Ok(None);
+            }
+            answer_token = next;
+        } else {
+            // Plain refreshes are audited at most once a minute per session; lastUsedAt
+            // stays exact. A client refreshes hourly, so this loses nothing real and keeps
+            // a refresh storm from becoming a write storm.
+            let event = (now - session.last_used_at >= REFRESH_AUDIT_EVERY_MS)
+                .then(|| refresh_event(event_kind::REFRESH));
+            self.store()
+                .record_refresh(&session, now, event.as_ref())
+                .await?;
+        }
+        let id_token = self.mint_id_token(&session.scope, &acc, &session)?;
+        Ok(Some(object(json!({
             "access_token": id_token,
             "expires_in": ID_TOKEN_LIFETIME_SECS.to_string(),
             "token_type": "Bearer",
-            "refresh_token": token,
+            "refresh_token": answer_token,
             "id_token": id_token,
             "user_id": acc.local_id,
             "project_id": self.project_number(&session.scope.project),
-        })))
+        }))))
     }
 
     /// The checks every idToken-bearing call makes (§4.2).
@@ -322,13 +440,25 @@ impl Auth {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(invalid)?;
-        let account = self.require_account(&ctx.scope(), uid).await?;
+        let sid = claims.get("sid").and_then(Value::as_str);
+        let (account, session_live) = match sid {
+            Some(sid) => self
+                .store()
+                .account_with_session(&ctx.scope(), uid, sid)
+                .await?
+                .ok_or(Error::code("USER_NOT_FOUND"))?,
+            None => (self.require_account(&ctx.scope(), uid).await?, true),
+        };
         let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
         if account.valid_since.is_some_and(|v| iat < v) {
             return Err(Error::code("TOKEN_EXPIRED"));
         }
         if account.disabled {
             return Err(Error::code("USER_DISABLED"));
+        }
+        // An ended session's ID tokens end with it.
+        if !session_live {
+            return Err(Error::code("TOKEN_EXPIRED"));
         }
         Ok(VerifiedIdToken { claims, account })
     }

@@ -2,6 +2,7 @@
 //! segments such as `projects/{p}:createSessionCookie` mix a parameter and a literal.
 
 mod emulator;
+mod firekeeper;
 mod identity_toolkit;
 mod keys;
 mod secure_token;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             "/securetoken.googleapis.com/v1/token",
             any(secure_token::token),
         )
+        .route("/firekeeper/v1/{*rest}", any(firekeeper::handle))
         .merge(keys::routes())
         .nest("/emulator/v1", emulator::routes())
         .fallback(not_found)

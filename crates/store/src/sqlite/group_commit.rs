@@ -6,10 +6,11 @@
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use firekeeper_core::model::Session;
+use firekeeper_core::model::{Event, Session};
 use firekeeper_core::store::{StoreError, StoreResult};
 
 use super::backend;
+use super::store_impl::insert_events;
 
 /// Most refreshes one transaction carries (and the bound on statement parameters).
 const MAX_BATCH: usize = 200;
@@ -20,6 +21,7 @@ pub struct Touch {
     pub tenant: String,
     pub local_id: String,
     pub now_ms: i64,
+    pub event: Option<Event>,
     pub done: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -62,6 +64,8 @@ async fn commit(writer: &SqlitePool, batch: &[Touch]) -> StoreResult<()> {
         q = q.bind(&t.project).bind(&t.tenant).bind(&t.local_id);
     }
     q.execute(&mut *tx).await.map_err(backend)?;
+    let events: Vec<Event> = batch.iter().filter_map(|t| t.event.clone()).collect();
+    insert_events(&mut tx, &events).await?;
     tx.commit().await.map_err(backend)
 }
 
@@ -70,6 +74,7 @@ pub async fn record(
     sender: &mpsc::Sender<Touch>,
     session: &Session,
     now_ms: i64,
+    event: Option<&Event>,
 ) -> StoreResult<()> {
     let (done, wait) = oneshot::channel();
     let touch = Touch {
@@ -78,6 +83,7 @@ pub async fn record(
         tenant: session.scope.tenant_key().to_owned(),
         local_id: session.local_id.clone(),
         now_ms,
+        event: event.cloned(),
         done,
     };
     let stopped = || StoreError::Backend("refresh writer stopped".into());

@@ -3,7 +3,7 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use firekeeper_core::model::{Account, Scope, Session};
+use firekeeper_core::model::{Account, Event, Scope, Session};
 use firekeeper_core::store::{AdminToken, ApiKey, ServiceAccount, StoreError, StoredKey};
 
 use super::backend;
@@ -25,7 +25,7 @@ pub fn doc(acc: &Account) -> Result<String, StoreError> {
 }
 
 pub const SESSION_COLUMNS: &str = "id, project, tenant, local_id, refresh_hash, provider, \
-     extra_claims, auth_time, created_at, last_used_at, ip, user_agent, revoked";
+     extra_claims, auth_time, created_at, last_used_at, ip, user_agent, revoked, rotated_at, successor";
 
 pub fn session(row: &SqliteRow) -> Result<Session, StoreError> {
     let tenant: String = row.try_get("tenant").map_err(backend)?;
@@ -46,6 +46,8 @@ pub fn session(row: &SqliteRow) -> Result<Session, StoreError> {
         ip: row.try_get("ip").map_err(backend)?,
         user_agent: row.try_get("user_agent").map_err(backend)?,
         revoked: row.try_get("revoked").map_err(backend)?,
+        rotated_at: row.try_get("rotated_at").map_err(backend)?,
+        successor: row.try_get("successor").map_err(backend)?,
     })
 }
 
@@ -87,5 +89,27 @@ pub fn service_account(row: &SqliteRow) -> Result<ServiceAccount, StoreError> {
         private_key_id: row.try_get("private_key_id").map_err(backend)?,
         public_key: row.try_get("public_key").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+pub const EVENT_COLUMNS: &str =
+    "id, project, tenant, local_id, session_id, kind, at, ip, user_agent, detail";
+
+pub fn event(row: &SqliteRow) -> Result<Event, StoreError> {
+    let tenant: String = row.try_get("tenant").map_err(backend)?;
+    let detail: String = row.try_get("detail").map_err(backend)?;
+    Ok(Event {
+        id: row.try_get("id").map_err(backend)?,
+        scope: Scope {
+            project: row.try_get("project").map_err(backend)?,
+            tenant: (!tenant.is_empty()).then_some(tenant),
+        },
+        local_id: row.try_get("local_id").map_err(backend)?,
+        session_id: row.try_get("session_id").map_err(backend)?,
+        kind: row.try_get("kind").map_err(backend)?,
+        at: row.try_get("at").map_err(backend)?,
+        ip: row.try_get("ip").map_err(backend)?,
+        user_agent: row.try_get("user_agent").map_err(backend)?,
+        detail: serde_json::from_str(&detail).unwrap_or_default(),
     })
 }

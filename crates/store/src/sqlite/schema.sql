@@ -39,9 +39,39 @@ CREATE TABLE sessions (
     ip           TEXT,
     user_agent   TEXT,
     -- Why the session ended (e.g. `user_deleted`); NULL while it is live.
-    revoked      TEXT
+    revoked      TEXT,
+    -- Refresh-token rotation: when the current token replaced the previous one, and the
+    -- current token sealed with the master key, handed to a parallel refresh that presents
+    -- the previous token within the grace window.
+    rotated_at   INTEGER,
+    successor    BLOB
 );
 CREATE INDEX sessions_by_account ON sessions (project, tenant, local_id);
+
+-- Refresh tokens rotated out of a session. Presenting one after the grace window is a
+-- theft signal.
+CREATE TABLE superseded_refresh_tokens (
+    hash          BLOB PRIMARY KEY,
+    session_id    TEXT NOT NULL,
+    superseded_at INTEGER NOT NULL
+);
+CREATE INDEX superseded_by_session ON superseded_refresh_tokens (session_id);
+
+-- Audit log and revocation feed: every session transition, in commit order.
+CREATE TABLE events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    project    TEXT NOT NULL,
+    tenant     TEXT NOT NULL,
+    local_id   TEXT NOT NULL,
+    session_id TEXT,
+    kind       TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    ip         TEXT,
+    user_agent TEXT,
+    detail     TEXT NOT NULL
+);
+CREATE INDEX events_by_account ON events (project, tenant, local_id, id);
+CREATE INDEX events_by_project ON events (project, id);
 
 CREATE TABLE signing_keys (
     kid          TEXT PRIMARY KEY,

@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::{Sqlite, Transaction};
 
-use firekeeper_core::model::{Account, Scope, Session};
+use firekeeper_core::model::{Account, Event, Scope, Session};
 use firekeeper_core::store::{
-    AdminToken, ApiKey, ServiceAccount, Store, StoreError, StoreResult, StoredKey,
+    AdminToken, ApiKey, RefreshContext, ServiceAccount, Store, StoreError, StoreResult, StoredKey,
 };
 
-use super::rows::{self, ACCOUNT_COLUMNS, SESSION_COLUMNS};
+use super::rows::{self, ACCOUNT_COLUMNS, EVENT_COLUMNS, SESSION_COLUMNS};
 use super::{backend, group_commit, SqliteStore};
 
 /// Rewrites the federated-id index of one account (the uniqueness of provider + raw id).
@@ -44,7 +44,7 @@ async fn sync_federated(
 
 async fn insert_session(tx: &mut Transaction<'_, Sqlite>, s: &Session) -> StoreResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&s.id)
     .bind(&s.scope.project)
@@ -59,9 +59,41 @@ async fn insert_session(tx: &mut Transaction<'_, Sqlite>, s: &Session) -> StoreR
     .bind(&s.ip)
     .bind(&s.user_agent)
     .bind(&s.revoked)
+    .bind(s.rotated_at)
+    .bind(&s.successor)
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
+    Ok(())
+}
+
+/// Appends audit events inside the caller's transaction.
+pub(crate) async fn insert_events(
+    tx: &mut Transaction<'_, Sqlite>,
+    events: &[Event],
+) -> StoreResult<()> {
+    // One statement per chunk: a refresh batch carries up to 200 events.
+    for chunk in events.chunks(100) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO events (project, tenant, local_id, session_id, kind, at, ip, \
+             user_agent, detail) VALUES {rows}"
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(&e.scope.project)
+                .bind(e.scope.tenant_key())
+                .bind(&e.local_id)
+                .bind(&e.session_id)
+                .bind(&e.kind)
+                .bind(e.at)
+                .bind(&e.ip)
+                .bind(&e.user_agent)
+                .bind(Value::Object(e.detail.clone()).to_string());
+        }
+        q.execute(&mut **tx).await.map_err(backend)?;
+    }
     Ok(())
 }
 
@@ -112,6 +144,7 @@ impl Store for SqliteStore {
         scope: &Scope,
         acc: &Account,
         session: Option<&Session>,
+        events: &[Event],
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
@@ -133,6 +166,7 @@ impl Store for SqliteStore {
         if let Some(s) = session {
             insert_session(&mut tx, s).await?;
         }
+        insert_events(&mut tx, events).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -141,6 +175,7 @@ impl Store for SqliteStore {
         scope: &Scope,
         acc: &Account,
         session: Option<&Session>,
+        events: &[Event],
     ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(
@@ -176,6 +211,7 @@ impl Store for SqliteStore {
         if let Some(s) = session {
             insert_session(&mut tx, s).await?;
         }
+        insert_events(&mut tx, events).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -200,6 +236,32 @@ impl Store for SqliteStore {
 
     async fn get_account(&self, scope: &Scope, local_id: &str) -> StoreResult<Option<Account>> {
         self.account_where(scope, "local_id", local_id).await
+    }
+
+    async fn account_with_session(
+        &self,
+        scope: &Scope,
+        local_id: &str,
+        session_id: &str,
+    ) -> StoreResult<Option<(Account, bool)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, EXISTS (SELECT 1 FROM sessions s WHERE s.id = ? \
+             AND s.project = accounts.project AND s.tenant = accounts.tenant \
+             AND s.local_id = accounts.local_id AND s.revoked IS NULL) AS session_live \
+             FROM accounts WHERE project = ? AND tenant = ? AND local_id = ?"
+        ))
+        .bind(session_id)
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(local_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let live: bool = sqlx::Row::try_get(&row, "session_live").map_err(backend)?;
+        Ok(Some((rows::account(&row)?, live)))
     }
 
     async fn account_by_email(&self, scope: &Scope, email: &str) -> StoreResult<Option<Account>> {
@@ -233,7 +295,12 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn delete_account(&self, scope: &Scope, local_id: &str) -> StoreResult<bool> {
+    async fn delete_account(
+        &self,
+        scope: &Scope,
+        local_id: &str,
+        events: &[Event],
+    ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         // Sessions are kept, marked, so a refresh says USER_NOT_FOUND (as Firebase) and a
         // later account with the same uid does not inherit them.
@@ -251,8 +318,12 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             if table == "accounts" {
                 deleted = done.rows_affected() > 0;
+                if !deleted {
+                    return Ok(false);
+                }
             }
         }
+        insert_events(&mut tx, events).await?;
         tx.commit().await.map_err(backend)?;
         Ok(deleted)
     }
@@ -340,9 +411,15 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn start_session(&self, s: &Session, login_at: Option<i64>) -> StoreResult<()> {
+    async fn start_session(
+        &self,
+        s: &Session,
+        login_at: Option<i64>,
+        events: &[Event],
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         insert_session(&mut tx, s).await?;
+        insert_events(&mut tx, events).await?;
         if let Some(at) = login_at {
             sqlx::query(
                 "UPDATE accounts SET last_login_at = ? \
@@ -359,10 +436,7 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn refresh_context(
-        &self,
-        hash: &[u8],
-    ) -> StoreResult<Option<(Session, Option<Account>)>> {
+    async fn refresh_context(&self, hash: &[u8]) -> StoreResult<Option<RefreshContext>> {
         let prefixed = |columns: &str, alias: &str| {
             columns
                 .split(", ")
@@ -370,19 +444,37 @@ impl Store for SqliteStore {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let row = sqlx::query(&format!(
-            "SELECT {}, {} FROM sessions s \
-             LEFT JOIN accounts a ON a.project = s.project AND a.tenant = s.tenant \
-             AND a.local_id = s.local_id WHERE s.refresh_hash = ?",
+        let join = "LEFT JOIN accounts a ON a.project = s.project AND a.tenant = s.tenant \
+                    AND a.local_id = s.local_id";
+        let cols = format!(
+            "{}, {}",
             prefixed(SESSION_COLUMNS, "s"),
-            prefixed(ACCOUNT_COLUMNS, "a"),
+            prefixed(ACCOUNT_COLUMNS, "a")
+        );
+        // The current token of a session: the hot path.
+        let current = sqlx::query(&format!(
+            "SELECT {cols}, NULL AS superseded_at FROM sessions s {join} WHERE s.refresh_hash = ?"
         ))
         .bind(hash)
         .fetch_optional(&self.reader)
         .await
         .map_err(backend)?;
-        let Some(row) = row else {
-            return Ok(None);
+        let row = match current {
+            Some(row) => row,
+            None => {
+                let old = sqlx::query(&format!(
+                    "SELECT {cols}, r.superseded_at FROM superseded_refresh_tokens r \
+                     JOIN sessions s ON s.id = r.session_id {join} WHERE r.hash = ?"
+                ))
+                .bind(hash)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+                match old {
+                    Some(row) => row,
+                    None => return Ok(None),
+                }
+            }
         };
         let session = rows::session(&row)?;
         let doc: Option<String> = sqlx::Row::try_get(&row, "doc").map_err(backend)?;
@@ -390,11 +482,181 @@ impl Store for SqliteStore {
             Some(_) => Some(rows::account(&row)?),
             None => None,
         };
-        Ok(Some((session, account)))
+        let superseded_at: Option<i64> =
+            sqlx::Row::try_get(&row, "superseded_at").map_err(backend)?;
+        Ok(Some(RefreshContext {
+            session,
+            account,
+            superseded_at,
+        }))
     }
 
-    async fn record_refresh(&self, s: &Session, now_ms: i64) -> StoreResult<()> {
-        group_commit::record(&self.refreshes, s, now_ms).await
+    async fn record_refresh(
+        &self,
+        s: &Session,
+        now_ms: i64,
+        event: Option<&Event>,
+    ) -> StoreResult<()> {
+        group_commit::record(&self.refreshes, s, now_ms, event).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        s: &Session,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        sealed_new: &[u8],
+        now_ms: i64,
+        event: &Event,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE sessions SET refresh_hash = ?, successor = ?, rotated_at = ?, \
+             last_used_at = ? WHERE id = ? AND refresh_hash = ? AND revoked IS NULL",
+        )
+        .bind(new_hash)
+        .bind(sealed_new)
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(&s.id)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO superseded_refresh_tokens (hash, session_id, superseded_at) \
+             VALUES (?, ?, ?)",
+        )
+        .bind(old_hash)
+        .bind(&s.id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "UPDATE accounts SET last_refresh_at = ? \
+             WHERE project = ? AND tenant = ? AND local_id = ?",
+        )
+        .bind(now_ms)
+        .bind(&s.scope.project)
+        .bind(s.scope.tenant_key())
+        .bind(&s.local_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        insert_events(&mut tx, std::slice::from_ref(event)).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::session).transpose()
+    }
+
+    async fn sessions_of(&self, scope: &Scope, local_id: &str) -> StoreResult<Vec<Session>> {
+        let found = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE project = ? AND tenant = ? \
+             AND local_id = ? ORDER BY created_at DESC, id"
+        ))
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(local_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        found.iter().map(rows::session).collect()
+    }
+
+    async fn end_sessions(
+        &self,
+        ids: &[String],
+        reason: &str,
+        events: &[Event],
+    ) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let mut ended = 0;
+        for id in ids {
+            let done = sqlx::query(
+                "UPDATE sessions SET revoked = ?, successor = NULL WHERE id = ? AND revoked IS NULL",
+            )
+            .bind(reason)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            ended += done.rows_affected();
+        }
+        insert_events(&mut tx, events).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(ended)
+    }
+
+    async fn account_events(
+        &self,
+        scope: &Scope,
+        local_id: &str,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let found = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE project = ? AND tenant = ? AND local_id = ? \
+             AND id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(&scope.project)
+        .bind(scope.tenant_key())
+        .bind(local_id)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        found.iter().map(rows::event).collect()
+    }
+
+    async fn project_events(
+        &self,
+        project: &str,
+        kinds: &[&str],
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let marks = vec!["?"; kinds.len().max(1)].join(", ");
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE project = ? AND id > ? \
+             AND kind IN ({marks}) ORDER BY id LIMIT ?"
+        );
+        let mut q = sqlx::query(&sql).bind(project).bind(after_id);
+        if kinds.is_empty() {
+            q = q.bind("");
+        }
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        let found = q
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        found.iter().map(rows::event).collect()
+    }
+
+    async fn prune_events(&self, before_ms: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM events WHERE at < ?")
+            .bind(before_ms)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
     }
 
     async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<StoredKey>> {

@@ -16,26 +16,27 @@ fn acc(id: &str, email: Option<&str>) -> Account {
 async fn uniqueness_is_enforced_by_the_database() {
     let s = SqliteStore::in_memory().await.unwrap();
     let p = Scope::project("p");
-    s.create_account(&p, &acc("a", Some("x@y.z")), None)
+    s.create_account(&p, &acc("a", Some("x@y.z")), None, &[])
         .await
         .unwrap();
     assert_eq!(
-        s.create_account(&p, &acc("b", Some("x@y.z")), None).await,
+        s.create_account(&p, &acc("b", Some("x@y.z")), None, &[])
+            .await,
         Err(StoreError::Conflict(UniqueField::Email))
     );
     assert_eq!(
-        s.create_account(&p, &acc("a", None), None).await,
+        s.create_account(&p, &acc("a", None), None, &[]).await,
         Err(StoreError::Conflict(UniqueField::LocalId))
     );
     // Another project, or a tenant, is a separate namespace.
-    s.create_account(&Scope::project("q"), &acc("a", Some("x@y.z")), None)
+    s.create_account(&Scope::project("q"), &acc("a", Some("x@y.z")), None, &[])
         .await
         .unwrap();
     let t = Scope {
         project: "p".into(),
         tenant: Some("t".into()),
     };
-    s.create_account(&t, &acc("a", Some("x@y.z")), None)
+    s.create_account(&t, &acc("a", Some("x@y.z")), None, &[])
         .await
         .unwrap();
     assert_eq!(s.count_accounts(&p).await.unwrap(), 1);
@@ -51,11 +52,11 @@ async fn federated_ids_are_unique_and_searchable() {
         raw_id: "123".into(),
         ..Default::default()
     });
-    s.create_account(&p, &a, None).await.unwrap();
+    s.create_account(&p, &a, None, &[]).await.unwrap();
     let mut b = acc("b", None);
     b.providers = a.providers.clone();
     assert_eq!(
-        s.create_account(&p, &b, None).await,
+        s.create_account(&p, &b, None, &[]).await,
         Err(StoreError::Conflict(UniqueField::Federated))
     );
     // The failed insert left nothing behind.
@@ -65,7 +66,7 @@ async fn federated_ids_are_unique_and_searchable() {
         .await
         .unwrap();
     assert_eq!(hit.unwrap().local_id, "a");
-    assert!(s.delete_account(&p, "a").await.unwrap());
+    assert!(s.delete_account(&p, "a", &[]).await.unwrap());
     assert!(s
         .account_by_federated(&p, "google.com", "123")
         .await
@@ -78,7 +79,9 @@ async fn listing_pages_by_local_id() {
     let s = SqliteStore::in_memory().await.unwrap();
     let p = Scope::project("p");
     for id in ["c", "a", "b"] {
-        s.create_account(&p, &acc(id, None), None).await.unwrap();
+        s.create_account(&p, &acc(id, None), None, &[])
+            .await
+            .unwrap();
     }
     let first = s.list_accounts(&p, None, 2).await.unwrap();
     assert_eq!(
@@ -97,7 +100,7 @@ async fn listing_pages_by_local_id() {
 async fn update_of_a_missing_account_is_not_found() {
     let s = SqliteStore::in_memory().await.unwrap();
     assert_eq!(
-        s.update_account(&Scope::project("p"), &acc("nope", None), None)
+        s.update_account(&Scope::project("p"), &acc("nope", None), None, &[])
             .await,
         Err(StoreError::NotFound)
     );
@@ -107,17 +110,17 @@ async fn update_of_a_missing_account_is_not_found() {
 async fn updates_are_compare_and_set() {
     let s = SqliteStore::in_memory().await.unwrap();
     let p = Scope::project("p");
-    s.create_account(&p, &acc("a", Some("a@x.io")), None)
+    s.create_account(&p, &acc("a", Some("a@x.io")), None, &[])
         .await
         .unwrap();
     let first = s.get_account(&p, "a").await.unwrap().unwrap();
     let second = first.clone();
     let mut changed = first.clone();
     changed.disabled = true;
-    s.update_account(&p, &changed, None).await.unwrap();
+    s.update_account(&p, &changed, None, &[]).await.unwrap();
     // A writer holding the old version loses instead of undoing the change.
     assert_eq!(
-        s.update_account(&p, &second, None).await,
+        s.update_account(&p, &second, None, &[]).await,
         Err(StoreError::Stale)
     );
     let now = s.get_account(&p, "a").await.unwrap().unwrap();

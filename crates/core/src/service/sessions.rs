@@ -1,0 +1,384 @@
+//! Sessions as first-class objects (a Firekeeper extension): listing and revoking them, the
+//! per-user cap, per-project session policy, the audit log and the revocation feed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{Auth, Ctx};
+use crate::error::{Error, Result};
+use crate::model::{ended, event_kind, Event, Session};
+
+/// How a project treats sign-in sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct SessionPolicy {
+    /// Live sessions a user may hold; the oldest are ended beyond it. 0: no cap.
+    #[serde(alias = "max_per_user")]
+    pub max_per_user: u32,
+    /// Hand out a new refresh token on every refresh and treat a rotated-out token
+    /// presented after the grace window as stolen. Off is Firebase's behaviour.
+    #[serde(alias = "rotate_refresh_tokens")]
+    pub rotate_refresh_tokens: bool,
+    /// How long a rotated-out token still works (parallel tabs refreshing at once).
+    #[serde(alias = "rotation_grace_secs")]
+    pub rotation_grace_secs: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            max_per_user: 0,
+            rotate_refresh_tokens: false,
+            rotation_grace_secs: 30,
+        }
+    }
+}
+
+/// Project settings documents, each trusted for a couple of seconds: sign-ins and
+/// refreshes read them on every call.
+#[derive(Debug, Default)]
+pub(crate) struct SettingsCache(Mutex<HashMap<String, (Arc<Value>, i64)>>);
+
+const SETTINGS_TTL_MS: i64 = 2_000;
+/// Longest a feed request may wait for news.
+const MAX_WAIT_SECS: u64 = 30;
+const MAX_PAGE: u32 = 1000;
+
+fn session_view(s: &Session, current: Option<&str>) -> Value {
+    let mut v = json!({
+        "sessionId": s.id,
+        "signInProvider": s.provider,
+        "createdAt": s.created_at.to_string(),
+        "lastUsedAt": s.last_used_at.to_string(),
+    });
+    if let Some(ip) = &s.ip {
+        v["ipAddress"] = ip.clone().into();
+    }
+    if let Some(ua) = &s.user_agent {
+        v["userAgent"] = ua.clone().into();
+    }
+    if let Some(r) = &s.revoked {
+        v["endedReason"] = r.clone().into();
+    }
+    if current == Some(s.id.as_str()) {
+        v["current"] = true.into();
+    }
+    v
+}
+
+impl Auth {
+    /// The project's stored settings document (`{}` when none).
+    pub(crate) async fn project_settings(&self, project: &str) -> Result<Arc<Value>> {
+        let now = self.clock().now_ms();
+        if let Ok(map) = self.settings_cache.0.lock() {
+            if let Some((v, expires)) = map.get(project) {
+                if *expires > now {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let doc = Arc::new(
+            self.store()
+                .project_config(project)
+                .await?
+                .unwrap_or(json!({})),
+        );
+        if let Ok(mut map) = self.settings_cache.0.lock() {
+            map.insert(project.to_owned(), (doc.clone(), now + SETTINGS_TTL_MS));
+        }
+        Ok(doc)
+    }
+
+    pub(crate) async fn put_project_settings(&self, project: &str, doc: &Value) -> Result<()> {
+        self.store().put_project_config(project, doc).await?;
+        if let Ok(mut map) = self.settings_cache.0.lock() {
+            map.remove(project);
+        }
+        Ok(())
+    }
+
+    /// The project's session policy: its own, else the server's default.
+    pub async fn session_policy(&self, project: &str) -> Result<SessionPolicy> {
+        let doc = self.project_settings(project).await?;
+        match doc.get("sessionPolicy") {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::internal(format!("stored session policy: {e}"))),
+            None => Ok(self.config().sessions),
+        }
+    }
+
+    /// `PATCH /firekeeper/v1/projects/{p}/config`: replaces the fields given.
+    pub async fn patch_session_policy(&self, project: &str, patch: &Value) -> Result<Value> {
+        let mut current =
+            serde_json::to_value(self.session_policy(project).await?).map_err(Error::internal)?;
+        let Some(fields) = patch.get("sessionPolicy").and_then(Value::as_object) else {
+            return Err(Error::InvalidArgument(
+                "Invalid JSON payload received. /sessionPolicy must be object".into(),
+            ));
+        };
+        for (k, v) in fields {
+            current[k] = v.clone();
+        }
+        let policy: SessionPolicy = serde_json::from_value(current).map_err(|e| {
+            Error::InvalidArgument(format!("Invalid JSON payload received. /sessionPolicy {e}"))
+        })?;
+        if policy.rotation_grace_secs < 0 || policy.rotation_grace_secs > 3600 {
+            return Err(Error::InvalidArgument(
+                "Invalid JSON payload received. /sessionPolicy/rotationGraceSecs must be between 0 and 3600".into(),
+            ));
+        }
+        let mut doc = (*self.project_settings(project).await?).clone();
+        doc["sessionPolicy"] = serde_json::to_value(policy).map_err(Error::internal)?;
+        self.put_project_settings(project, &doc).await?;
+        self.firekeeper_config(project).await
+    }
+
+    pub async fn firekeeper_config(&self, project: &str) -> Result<Value> {
+        let policy = self.session_policy(project).await?;
+        Ok(json!({ "sessionPolicy": policy }))
+    }
+
+    /// Ends the oldest live sessions beyond the project's cap (best effort: the new
+    /// session is already stored and stays).
+    pub(crate) async fn enforce_session_cap(&self, ctx: &Ctx, local_id: &str) -> Result<()> {
+        let cap = self.session_policy(&ctx.access.project).await?.max_per_user;
+        if cap == 0 {
+            return Ok(());
+        }
+        let live: Vec<Session> = self
+            .store()
+            .sessions_of(&ctx.scope(), local_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.revoked.is_none())
+            .collect();
+        // Newest first: everything past the cap goes.
+        let evict: Vec<String> = live
+            .iter()
+            .skip(cap as usize)
+            .map(|s| s.id.clone())
+            .collect();
+        if evict.is_empty() {
+            return Ok(());
+        }
+        self.end_sessions(ctx, local_id, &evict, ended::EVICTED)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends sessions with an audit event for each; returns how many ended.
+    pub(crate) async fn end_sessions(
+        &self,
+        ctx: &Ctx,
+        local_id: &str,
+        ids: &[String],
+        reason: &str,
+    ) -> Result<u64> {
+        let events: Vec<Event> = ids
+            .iter()
+            .map(|id| {
+                let mut d = Map::new();
+                d.insert("reason".into(), reason.into());
+                self.event(ctx, local_id, Some(id), event_kind::SESSION_ENDED, d)
+            })
+            .collect();
+        let n = self.store().end_sessions(ids, reason, &events).await?;
+        self.feed.notify_waiters();
+        Ok(n)
+    }
+
+    fn live_ids(sessions: &[Session], except: Option<&str>) -> Vec<String> {
+        sessions
+            .iter()
+            .filter(|s| s.revoked.is_none() && Some(s.id.as_str()) != except)
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// Admin: a user's sessions, newest first.
+    pub async fn list_sessions(&self, ctx: &Ctx, local_id: &str) -> Result<Value> {
+        let scope = ctx.scope();
+        self.require_account(&scope, local_id).await?;
+        let list = self.store().sessions_of(&scope, local_id).await?;
+        Ok(json!({"sessions": list.iter().map(|s| session_view(s, None)).collect::<Vec<_>>()}))
+    }
+
+    /// Admin: ends one session.
+    pub async fn revoke_session(&self, ctx: &Ctx, session_id: &str) -> Result<Value> {
+        let s = self
+            .store()
+            .session(session_id)
+            .await?
+            .filter(|s| s.scope == ctx.scope())
+            .ok_or(Error::code("SESSION_NOT_FOUND"))?;
+        let n = self
+            .end_sessions(
+                ctx,
+                &s.local_id,
+                std::slice::from_ref(&s.id),
+                ended::REVOKED,
+            )
+            .await?;
+        Ok(json!({"revoked": n}))
+    }
+
+    /// Admin: ends every live session of a user, optionally but one.
+    pub async fn revoke_all_sessions(
+        &self,
+        ctx: &Ctx,
+        local_id: &str,
+        except: Option<&str>,
+    ) -> Result<Value> {
+        let scope = ctx.scope();
+        self.require_account(&scope, local_id).await?;
+        let list = self.store().sessions_of(&scope, local_id).await?;
+        let ids = Self::live_ids(&list, except);
+        let n = self
+            .end_sessions(ctx, local_id, &ids, ended::REVOKED)
+            .await?;
+        Ok(json!({"revoked": n}))
+    }
+
+    /// Self-service: the caller's sessions, the current one marked.
+    pub async fn my_sessions(&self, ctx: &Ctx, id_token: Option<&str>) -> Result<Value> {
+        let v = self.verify_id_token(ctx, id_token).await?;
+        let list = self
+            .store()
+            .sessions_of(&ctx.scope(), &v.account.local_id)
+            .await?;
+        let current = v.session_id();
+        Ok(json!({"sessions": list
+            .iter()
+            .filter(|s| s.revoked.is_none())
+            .map(|s| session_view(s, current))
+            .collect::<Vec<_>>()}))
+    }
+
+    /// Self-service: ends one of the caller's sessions.
+    pub async fn revoke_my_session(
+        &self,
+        ctx: &Ctx,
+        id_token: Option<&str>,
+        session_id: Option<&str>,
+    ) -> Result<Value> {
+        let v = self.verify_id_token(ctx, id_token).await?;
+        let sid = session_id.ok_or(Error::code("MISSING_SESSION_ID"))?;
+        let owned = self
+            .store()
+            .session(sid)
+            .await?
+            .filter(|s| s.scope == ctx.scope() && s.local_id == v.account.local_id)
+            .ok_or(Error::code("SESSION_NOT_FOUND"))?;
+        let n = self
+            .end_sessions(ctx, &owned.local_id, &[owned.id], ended::REVOKED)
+            .await?;
+        Ok(json!({"revoked": n}))
+    }
+
+    /// Self-service: "sign out everywhere else".
+    pub async fn revoke_my_other_sessions(
+        &self,
+        ctx: &Ctx,
+        id_token: Option<&str>,
+    ) -> Result<Value> {
+        let v = self.verify_id_token(ctx, id_token).await?;
+        let current = v
+            .session_id()
+            .ok_or(Error::detail(
+                "INVALID_ID_TOKEN",
+                "the token names no session",
+            ))?
+            .to_owned();
+        let uid = v.account.local_id.clone();
+        let list = self.store().sessions_of(&ctx.scope(), &uid).await?;
+        let ids = Self::live_ids(&list, Some(&current));
+        let n = self.end_sessions(ctx, &uid, &ids, ended::REVOKED).await?;
+        Ok(json!({"revoked": n}))
+    }
+
+    /// Admin: a user's audit log after the cursor `after`.
+    pub async fn account_events(
+        &self,
+        ctx: &Ctx,
+        local_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Value> {
+        let events = self
+            .store()
+            .account_events(&ctx.scope(), local_id, after, limit.clamp(1, MAX_PAGE))
+            .await?;
+        let next = events.last().map_or(after, |e| e.id);
+        Ok(json!({"events": events, "nextCursor": next.to_string()}))
+    }
+
+    /// The revocation feed: revocation-relevant events after `after`. With `wait_secs`,
+    /// holds the request until news arrives or the wait ends (long polling), re-checking
+    /// the database every second so writes by other processes are seen too.
+    pub async fn revocation_feed(
+        &self,
+        project: &str,
+        after: i64,
+        limit: u32,
+        wait_secs: u64,
+    ) -> Result<Value> {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(wait_secs.min(MAX_WAIT_SECS));
+        loop {
+            // Registered before the read, so a commit between the read and the wait still
+            // wakes us.
+            let notified = self.feed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let events = self
+                .store()
+                .project_events(
+                    project,
+                    event_kind::REVOCATIONS,
+                    after,
+                    limit.clamp(1, MAX_PAGE),
+                )
+                .await?;
+            if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+                let next = events.last().map_or(after, |e| e.id);
+                let entries: Vec<Value> = events
+                    .iter()
+                    .map(|e| {
+                        let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+                        if let Some(t) = &e.scope.tenant {
+                            v["tenantId"] = t.clone().into();
+                        }
+                        v
+                    })
+                    .collect();
+                return Ok(json!({"events": entries, "nextCursor": next.to_string()}));
+            }
+            let tick = tokio::time::sleep(Duration::from_secs(1));
+            tokio::select! {
+                () = notified => {}
+                () = tick => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Admin: revokes every refresh token of one user (`validSince = now`), as the Admin
+    /// SDKs' `revokeRefreshTokens` does.
+    pub async fn revoke_user_tokens(&self, ctx: &Ctx, local_id: &str) -> Result<()> {
+        let now = self.clock().now_secs();
+        self.update(
+            ctx,
+            super::UpdateRequest {
+                local_id: Some(local_id.to_owned()),
+                valid_since: Some(now),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
