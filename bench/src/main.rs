@@ -78,12 +78,24 @@ fn raw_rates(cores: usize) -> Result<Value> {
     let key = Arc::new(SigningKey::generate()?);
     let msg = vec![7u8; 600];
     let k1 = key.clone();
+    let k2 = key.clone();
     let m1 = msg.clone();
     let rsa_one = raw_rate(1, 2.0, move || {
         let _ = k1.sign(&m1);
     });
+    let m2 = msg.clone();
     let rsa_all = raw_rate(cores, 2.0, move || {
-        let _ = key.sign(&msg);
+        let _ = k2.sign(&m2);
+    });
+    let token = firekeeper_tokens::jws::sign_rs256(&key, &serde_json::Map::new())?;
+    let decoded = Arc::new(firekeeper_tokens::jws::decode(&token)?);
+    let public = Arc::new(key.public_key());
+    let (d1, p1) = (decoded.clone(), public.clone());
+    let verify_one = raw_rate(1, 2.0, move || {
+        let _ = d1.verify_rs256(&p1);
+    });
+    let verify_all = raw_rate(cores, 2.0, move || {
+        let _ = decoded.verify_rs256(&public);
     });
     let hasher = Hasher::new(HashCost::default(), false)?;
     let h1 = hasher.clone();
@@ -96,6 +108,8 @@ fn raw_rates(cores: usize) -> Result<Value> {
     Ok(json!({
         "rsa2048_sign_per_sec_one_core": rsa_one.round(),
         "rsa2048_sign_per_sec_all_cores": rsa_all.round(),
+        "rsa2048_verify_per_sec_one_core": verify_one.round(),
+        "rsa2048_verify_per_sec_all_cores": verify_all.round(),
         "argon2id_hash_per_sec_one_core": (hash_one * 10.0).round() / 10.0,
         "argon2id_hash_per_sec_all_cores": (hash_all * 10.0).round() / 10.0,
         "argon2id_cost": serde_json::to_value(HashCost::default())?,
@@ -106,6 +120,7 @@ struct Server {
     child: Child,
     base: String,
     key: String,
+    admin: String,
     _dir: TempDir,
 }
 
@@ -140,6 +155,12 @@ fn start_server(bin: &str) -> Result<Server> {
         );
     }
     let key = String::from_utf8(out.stdout)?.trim().to_owned();
+    let out = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["admin-tokens", "create"])
+        .output()?;
+    let admin = String::from_utf8(out.stdout)?.trim().to_owned();
     let mut child = Command::new(bin)
         .arg("--data-dir")
         .arg(&dir)
@@ -172,6 +193,7 @@ fn start_server(bin: &str) -> Result<Server> {
         child,
         base,
         key,
+        admin,
         _dir: TempDir(dir),
     })
 }
@@ -345,6 +367,7 @@ async fn run(a: Args) -> Result<Value> {
         }
     })
     .await;
+    let sdk = sdk_scenarios(&server, &http, &seeded, c, secs).await?;
     drop(server);
     let raw_after = raw_rates(cores)?;
 
@@ -372,6 +395,15 @@ async fn run(a: Args) -> Result<Value> {
         hash_all,
     );
     let lookup_p50 = lookup["p50_ms"].as_f64().unwrap_or(f64::MAX);
+    let rsa_verify_all = best("rsa2048_verify_per_sec_all_cores");
+    let plain = sdk["verify_without_check_revoked"]["throughput_per_sec"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let checked = sdk["verify_with_check_revoked"]["throughput_per_sec"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let checked_ratio = ratio(checked, plain);
+    let plain_ratio = ratio(plain, rsa_verify_all);
     Ok(json!({
         "machine": {"cores": cores},
         "note": "load generator and server share the machine's cores; raw rates are the better of a measurement before and after the HTTP scenarios",
@@ -383,9 +415,12 @@ async fn run(a: Args) -> Result<Value> {
             "token_refresh": refresh,
             "accounts_lookup": lookup,
         },
+        "sdk": sdk,
         "ratios": {
             "refresh_per_raw_rsa_sign_all_cores": refresh_ratio,
             "sign_in_per_raw_hash_all_cores": signin_ratio,
+            "sdk_verify_per_raw_rsa_verify_all_cores": plain_ratio,
+            "sdk_check_revoked_per_plain_verify": checked_ratio,
         },
         "targets": {
             "refresh_at_least_half_of_rsa_capacity": refresh_ratio >= 0.5,
@@ -393,8 +428,116 @@ async fn run(a: Args) -> Result<Value> {
             "lookup_p50_under_1ms": lookup_p50 < 1.0,
             "lookup_concurrency": c,
             "sign_in_at_least_80pct_of_hash_rate": signin_ratio >= 0.8,
+            "sdk_verify_at_least_80pct_of_raw_verify": plain_ratio >= 0.8,
+            "sdk_check_revoked_at_least_90pct_of_plain": checked_ratio >= 0.9,
         },
     }))
+}
+
+/// The Rust SDK in this process: verification rate with and without `check_revoked` (the
+/// latter answered from the feed-fed cache), and how long a revocation takes to reach it.
+async fn sdk_scenarios(
+    server: &Server,
+    http: &reqwest::Client,
+    seeded: &Arc<Vec<Seeded>>,
+    c: usize,
+    secs: u64,
+) -> Result<Value> {
+    use firekeeper_sdk::{Config, Verifier, VerifyError};
+    let verifier = Verifier::new(
+        Config::new(server.base.clone(), "demo-firekeeper").admin_token(server.admin.clone()),
+    )?;
+    let feed = verifier.follow_revocations();
+    while verifier.feed_status().since_last_sync.is_none() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut out = serde_json::Map::new();
+    // Verification is the caller's own CPU work: measure it on every core, as the raw
+    // rate is, in a runtime of its own (the HTTP load generator keeps to one worker).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runs = [
+        ("warm_up", false, 1),
+        ("verify_without_check_revoked", false, secs),
+        ("verify_with_check_revoked", true, secs),
+    ];
+    for (name, check, secs) in runs {
+        let (v, s) = (verifier.clone(), seeded.clone());
+        let r = tokio::task::spawn_blocking(move || -> Result<Value> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cores)
+                .enable_all()
+                .build()?;
+            Ok(rt.block_on(scenario(c, secs, move |i| {
+                let v = v.clone();
+                let token = s[i as usize % s.len()].id_token.clone();
+                async move {
+                    v.verify_id_token(&token, check).await?;
+                    Ok(())
+                }
+            })))
+        })
+        .await??;
+        if name != "warm_up" {
+            out.insert(name.into(), r);
+        }
+    }
+
+    // Propagation: tokens minted first; validSince has one-second resolution.
+    let it = format!("{}/identitytoolkit.googleapis.com/v1", server.base);
+    let mut victims = Vec::new();
+    for i in 0..40 {
+        let v = post(
+            http,
+            &format!("{it}/accounts:signUp?key={}", server.key),
+            &json!({"email": format!("victim{i}@bench.io"), "password": "bench-password"}),
+        )
+        .await?;
+        victims.push((
+            v["localId"].as_str().unwrap_or_default().to_owned(),
+            v["idToken"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut lat = Vec::new();
+    for (uid, token) in &victims {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        let start = Instant::now();
+        let res = http
+            .post(format!("{it}/projects/demo-firekeeper/accounts:update"))
+            .bearer_auth(&server.admin)
+            .json(&json!({"localId": uid, "validSince": now}))
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!("revoke failed: {}", res.status());
+        }
+        loop {
+            match verifier.verify_id_token(token, true).await {
+                Err(VerifyError::Revoked) => break,
+                _ if start.elapsed() > Duration::from_secs(30) => bail!("revocation never seen"),
+                _ => tokio::time::sleep(Duration::from_micros(200)).await,
+            }
+        }
+        lat.push(start.elapsed());
+    }
+    feed.abort();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |d| (d.as_secs_f64() * 1e5).round() / 100.0)
+    };
+    out.insert(
+        "revocation_propagation".into(),
+        json!({
+            "samples": lat.len(),
+            "measured": "from sending the admin revoke to the verifier refusing the token",
+            "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99),
+        }),
+    );
+    Ok(Value::Object(out))
 }
 
 fn main() -> Result<()> {

@@ -91,3 +91,46 @@ export async function itPost(baseUrl, endpoint, apiKey, body) {
   );
   return { status: res.status, body: await res.json() };
 }
+
+// --- Session helpers: admin REST calls, Secure Token refreshes, the Firekeeper session API ---
+
+// The admin Bearer token of a mode: `owner` in emulator mode, FK_PROD_ADMIN_TOKEN otherwise.
+export function adminTokenFor(mode) {
+  return mode.name === 'emulator' ? 'owner' : process.env.FK_PROD_ADMIN_TOKEN;
+}
+
+// A request with an admin Bearer token; returns {status, body} (body is null when empty).
+export async function adminFetch(baseUrl, path, token, { method = 'GET', body } = {}) {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+// Revokes every refresh token of `uid` the way the Admin SDKs do: accounts:update with
+// validSince = now (seconds). Returns {status, body}.
+export function revokeTokensRest(mode, uid) {
+  return adminFetch(
+    mode.url,
+    `/identitytoolkit.googleapis.com/v1/projects/${PROJECT}/accounts:update`,
+    adminTokenFor(mode),
+    { method: 'POST', body: { localId: uid, validSince: Math.floor(Date.now() / 1000) } },
+  );
+}
+
+// POST to a Firekeeper end-user session endpoint (`sessions:list`, `sessions:revokeOthers`,
+// ...) with an API key; returns {status, body}.
+export async function fkSessionPost(baseUrl, endpoint, apiKey, body) {
+  const res = await fetch(`${baseUrl}/firekeeper/v1/${endpoint}?key=${encodeURIComponent(apiKey)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}

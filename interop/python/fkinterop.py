@@ -125,3 +125,40 @@ def wait_until(predicate, timeout, interval=0.25, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+# --- Session helpers: Secure Token refreshes, admin REST calls, the Firekeeper session API ---
+
+# The admin Bearer token every emulator-mode server accepts.
+EMU_ADMIN_TOKEN = "owner"
+
+
+def refresh(base, api_key, refresh_token):
+    """grant_type=refresh_token at the Secure Token endpoint; returns the requests.Response."""
+    return requests.post(
+        f"{base}/securetoken.googleapis.com/v1/token",
+        params={"key": api_key},
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        timeout=TIMEOUT,
+    )
+
+
+def admin_call(method, base, path, token, body=None, params=None):
+    """An admin request (Bearer `token`) to `path` on `base`; returns the requests.Response."""
+    return requests.request(
+        method, f"{base}{path}",
+        headers={"Authorization": f"Bearer {token}"},
+        json=body, params=params, timeout=TIMEOUT,
+    )
+
+
+def fk_sessions_path(uid):
+    return f"/firekeeper/v1/projects/{PROJECT}/accounts/{uid}/sessions"
+
+
+def fk_events_path(uid):
+    return f"/firekeeper/v1/projects/{PROJECT}/accounts/{uid}/events"
+
+
+def fk_revoke_session_path(session_id):
+    return f"/firekeeper/v1/projects/{PROJECT}/sessions/{session_id}:revoke"

@@ -469,3 +469,169 @@ async fn sessions_audit_and_revocation_from_the_cli() {
     drop(server);
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }
+
+/// The Rust SDK against a server in another process: RS256 verification, every error
+/// kind, revocation propagation through the feed, and failing closed without the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_verifies_and_follows_revocations_from_another_process() {
+    use firekeeper_sdk::{Config, Verifier, VerifyError};
+    let data = temp_dir("sdk").join("data");
+    let key = String::from_utf8(run(cmd(&data).args(["api-keys", "create"])).stdout).unwrap();
+    let key = key.trim().to_owned();
+    let admin = String::from_utf8(run(cmd(&data).args(["admin-tokens", "create"])).stdout).unwrap();
+    let admin = admin.trim().to_owned();
+    let mut server = start(&data, &[]);
+    let http = reqwest::Client::new();
+    let it = format!("{}/identitytoolkit.googleapis.com/v1", server.base);
+    let sign_up = |email: &str| {
+        let (http, url) = (http.clone(), format!("{it}/accounts:signUp?key={key}"));
+        let body = json!({"email": email, "password": "secret-pw"});
+        async move {
+            let v: Value = http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    let a = sign_up("sdk-a@x.io").await;
+    let token = a["idToken"].as_str().unwrap().to_owned();
+    let uid = a["localId"].as_str().unwrap().to_owned();
+
+    let bound = Duration::from_secs(2);
+    let verifier = Verifier::new(
+        Config::new(server.base.clone(), "demo-firekeeper")
+            .admin_token(admin.clone())
+            .max_staleness(bound),
+    )
+    .unwrap();
+    // Without the feed yet, a revocation check asks the server.
+    let claims = verifier.verify_id_token(&token, true).await.unwrap();
+    assert_eq!(claims.uid(), uid);
+    assert!(claims.session_id().is_some());
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert!(matches!(
+        verifier.verify_id_token(&tampered, false).await,
+        Err(VerifyError::Invalid(_))
+    ));
+
+    let feed = verifier.follow_revocations();
+    while verifier.feed_status().since_last_sync.is_none() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // validSince has one-second resolution.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let admin_post = |path: String, body: Value| {
+        let (http, admin) = (http.clone(), admin.clone());
+        async move {
+            let r = http
+                .post(path)
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+    };
+    let revoked_at = std::time::Instant::now();
+    admin_post(
+        format!("{}/identitytoolkit.googleapis.com/v1/projects/demo-firekeeper/accounts:update", server.base),
+        json!({"localId": uid, "validSince": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()}),
+    )
+    .await;
+    loop {
+        match verifier.verify_id_token(&token, true).await {
+            Err(VerifyError::Revoked) => break,
+            Ok(_) => {
+                assert!(
+                    revoked_at.elapsed() < bound,
+                    "not seen within the documented bound"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    eprintln!(
+        "revocation seen by the verifier after {:?}",
+        revoked_at.elapsed()
+    );
+
+    // Disabled, ended session, deleted: each its own error.
+    let b = sign_up("sdk-b@x.io").await;
+    let b_uid = b["localId"].as_str().unwrap().to_owned();
+    let b_token = b["idToken"].as_str().unwrap().to_owned();
+    assert!(verifier.verify_id_token(&b_token, true).await.is_ok());
+    let sid = verifier
+        .verify_id_token(&b_token, false)
+        .await
+        .unwrap()
+        .session_id()
+        .unwrap()
+        .to_owned();
+    admin_post(
+        format!(
+            "{}/firekeeper/v1/projects/demo-firekeeper/sessions/{sid}:revoke",
+            server.base
+        ),
+        json!({}),
+    )
+    .await;
+    let wait_for = |want: VerifyError, t: String| {
+        let v = verifier.clone();
+        async move {
+            let start = std::time::Instant::now();
+            loop {
+                match v.verify_id_token(&t, true).await {
+                    Err(e) if e == want => return,
+                    _ if start.elapsed() > Duration::from_secs(2) => panic!("wanted {want}"),
+                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        }
+    };
+    wait_for(VerifyError::Revoked, b_token.clone()).await;
+    let c = sign_up("sdk-c@x.io").await;
+    let c_token = c["idToken"].as_str().unwrap().to_owned();
+    admin_post(
+        format!(
+            "{}/identitytoolkit.googleapis.com/v1/projects/demo-firekeeper/accounts:update",
+            server.base
+        ),
+        json!({"localId": c["localId"], "disableUser": true}),
+    )
+    .await;
+    wait_for(VerifyError::Disabled, c_token.clone()).await;
+    admin_post(
+        format!(
+            "{}/identitytoolkit.googleapis.com/v1/projects/demo-firekeeper/accounts:delete",
+            server.base
+        ),
+        json!({"localId": b_uid}),
+    )
+    .await;
+    wait_for(VerifyError::UserNotFound, b_token).await;
+
+    // The server goes away: once the feed is staler than the bound, checks fail closed.
+    let d = sign_up("sdk-d@x.io").await;
+    let d_token = d["idToken"].as_str().unwrap().to_owned();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    tokio::time::sleep(bound + Duration::from_millis(500)).await;
+    assert!(matches!(
+        verifier.verify_id_token(&d_token, true).await,
+        Err(VerifyError::Unavailable(_))
+    ));
+    // Signature checks still work from the cached keys.
+    assert!(verifier.verify_id_token(&d_token, false).await.is_ok());
+    feed.abort();
+    let _ = std::fs::remove_dir_all(data.parent().unwrap());
+}

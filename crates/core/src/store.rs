@@ -204,12 +204,14 @@ pub trait Store: Send + Sync + 'static {
         after_id: i64,
         limit: u32,
     ) -> StoreResult<Vec<Event>>;
-    /// A project's events of the given kinds after `after_id`, oldest first.
+    /// A project's events of the given kinds after `after_id` and no older than
+    /// `since_ms`, oldest first.
     async fn project_events(
         &self,
         project: &str,
         kinds: &[&str],
         after_id: i64,
+        since_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<Event>>;
     /// Deletes events older than `before_ms`; returns how many.

@@ -139,6 +139,17 @@ impl PublicKey {
         })
     }
 
+    /// From a JWK's base64url `n` and `e`.
+    pub fn from_jwk(kid: &str, n: &str, e: &str) -> Result<Self, KeyError> {
+        use aws_lc_rs::encoding::AsDer;
+        let n = b64::decode(n).ok_or_else(|| KeyError::Rejected("bad n".into()))?;
+        let e = b64::decode(e).ok_or_else(|| KeyError::Rejected("bad e".into()))?;
+        let spki = aws_lc_rs::rsa::PublicKeyComponents { n, e }
+            .as_der()
+            .map_err(|_| KeyError::Rejected("not an RSA key".into()))?;
+        Self::from_der(kid, spki.as_ref())
+    }
+
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), KeyError> {
         UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &self.rsa_der)
             .verify(message, sig)
@@ -227,5 +238,12 @@ mod tests {
         assert_eq!(jwk["kid"], key.kid());
         // 2048-bit modulus: 256 bytes -> 342 base64url characters.
         assert_eq!(jwk["n"].as_str().unwrap().len(), 342);
+        let back = PublicKey::from_jwk(
+            key.kid(),
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back, key.public_key());
     }
 }

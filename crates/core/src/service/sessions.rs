@@ -316,13 +316,16 @@ impl Auth {
         Ok(json!({"events": events, "nextCursor": next.to_string()}))
     }
 
-    /// The revocation feed: revocation-relevant events after `after`. With `wait_secs`,
+    /// The revocation feed: revocation-relevant events after `after` and no older than
+    /// `since_ms` (a new reader asks for the last token lifetime to build its state). The
+    /// answer also carries the server's clock. With `wait_secs`,
     /// holds the request until news arrives or the wait ends (long polling), re-checking
     /// the database every second so writes by other processes are seen too.
     pub async fn revocation_feed(
         &self,
         project: &str,
         after: i64,
+        since_ms: i64,
         limit: u32,
         wait_secs: u64,
     ) -> Result<Value> {
@@ -340,6 +343,7 @@ impl Auth {
                     project,
                     event_kind::REVOCATIONS,
                     after,
+                    since_ms,
                     limit.clamp(1, MAX_PAGE),
                 )
                 .await?;
@@ -355,7 +359,11 @@ impl Auth {
                         v
                     })
                     .collect();
-                return Ok(json!({"events": entries, "nextCursor": next.to_string()}));
+                return Ok(json!({
+                    "events": entries,
+                    "nextCursor": next.to_string(),
+                    "serverTimeMs": self.clock().now_ms().to_string(),
+                }));
             }
             let tick = tokio::time::sleep(Duration::from_secs(1));
             tokio::select! {

@@ -104,9 +104,11 @@ async fn dispatch(state: &AppState, inc: Incoming) -> Result<Value, Error> {
             let after = query_i64(&inc, "after")?.unwrap_or(0);
             let limit = query_i64(&inc, "limit")?.unwrap_or(500);
             let wait = query_i64(&inc, "waitSecs")?.unwrap_or(0);
+            let since = query_i64(&inc, "sinceMs")?.unwrap_or(0);
             auth.revocation_feed(
                 &project,
                 after,
+                since,
                 limit.clamp(1, 1000) as u32,
                 wait.max(0) as u64,
             )

@@ -628,14 +628,18 @@ impl Store for SqliteStore {
         project: &str,
         kinds: &[&str],
         after_id: i64,
+        since_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<Event>> {
         let marks = vec!["?"; kinds.len().max(1)].join(", ");
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE project = ? AND id > ? \
+            "SELECT {EVENT_COLUMNS} FROM events WHERE project = ? AND id > ? AND at >= ? \
              AND kind IN ({marks}) ORDER BY id LIMIT ?"
         );
-        let mut q = sqlx::query(&sql).bind(project).bind(after_id);
+        let mut q = sqlx::query(&sql)
+            .bind(project)
+            .bind(after_id)
+            .bind(since_ms);
         if kinds.is_empty() {
             q = q.bind("");
         }

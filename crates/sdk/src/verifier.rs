@@ -1,0 +1,332 @@
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::keys::KeyCache;
+use crate::revocations::RevocationState;
+use crate::{Claims, VerifyError};
+
+const JWKS_PATH: &str = "/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
+/// How long the server holds a feed poll open when nothing happens.
+const POLL_WAIT_SECS: u64 = 25;
+/// Tokens may be used a little before `iat` (clock skew), as the Go Admin SDK allows.
+const SKEW_SECS: i64 = 300;
+
+/// Where the server is and how to trust it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    base_url: String,
+    project: String,
+    issuer: String,
+    admin_token: Option<String>,
+    max_staleness: Duration,
+    lookback: Duration,
+}
+
+impl Config {
+    pub fn new(base_url: impl Into<String>, project: impl Into<String>) -> Self {
+        let project = project.into();
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            issuer: format!("https://securetoken.google.com/{project}"),
+            project,
+            admin_token: None,
+            max_staleness: Duration::from_secs(60),
+            // The longest an ID token lives, plus skew: older revocations cannot matter.
+            lookback: Duration::from_secs(3600 + 300),
+        }
+    }
+
+    /// The admin token that reads the revocation feed and answers fallback lookups.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
+    /// When the server's `issuer_prefix` is not Google's.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// How long the feed may be silent before revocation checks ask the server instead.
+    pub fn max_staleness(mut self, d: Duration) -> Self {
+        self.max_staleness = d;
+        self
+    }
+}
+
+/// How current the local revocation state is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedStatus {
+    /// The last feed event applied.
+    pub cursor: i64,
+    /// Time since the feed last answered; `None` before its first answer.
+    pub since_last_sync: Option<Duration>,
+}
+
+struct Inner {
+    config: Config,
+    http: reqwest::Client,
+    keys: KeyCache,
+    revocations: RwLock<RevocationState>,
+}
+
+/// Verifies ID tokens; cheap to clone and share.
+#[derive(Clone)]
+pub struct Verifier(Arc<Inner>);
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Verifier {
+    pub fn new(config: Config) -> Result<Self, VerifyError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(POLL_WAIT_SECS + 10))
+            .build()
+            .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
+        let keys = KeyCache::new(format!("{}{JWKS_PATH}", config.base_url));
+        Ok(Self(Arc::new(Inner {
+            config,
+            http,
+            keys,
+            revocations: RwLock::new(RevocationState::default()),
+        })))
+    }
+
+    /// Checks signature, issuer, audience, subject and lifetime; with `check_revoked`, also
+    /// that the user is not deleted or disabled, its tokens not revoked and the token's
+    /// session not ended.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        check_revoked: bool,
+    ) -> Result<Claims, VerifyError> {
+        let claims = self.verify_signed(token).await?;
+        if check_revoked {
+            self.check_revoked(&claims).await?;
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<Claims, VerifyError> {
+        let invalid = |why: &str| VerifyError::Invalid(why.to_owned());
+        let decoded =
+            firekeeper_tokens::jws::decode(token).map_err(|_| invalid("not a compact JWS"))?;
+        if decoded.alg() != Some("RS256") {
+            return Err(invalid("alg must be RS256"));
+        }
+        let kid = decoded.kid().ok_or_else(|| invalid("no kid"))?;
+        let key = self.0.keys.key(&self.0.http, kid).await?;
+        decoded
+            .verify_rs256(&key)
+            .map_err(|_| invalid("bad signature"))?;
+        let claims = Claims(decoded.payload);
+        let cfg = &self.0.config;
+        if claims.str("aud") != Some(cfg.project.as_str()) {
+            return Err(invalid("wrong audience"));
+        }
+        if claims.str("iss") != Some(cfg.issuer.as_str()) {
+            return Err(invalid("wrong issuer"));
+        }
+        let sub_ok = claims
+            .str("sub")
+            .is_some_and(|s| !s.is_empty() && s.chars().count() <= 128);
+        if !sub_ok {
+            return Err(invalid("bad subject"));
+        }
+        let now = now_secs();
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| invalid("no exp"))?;
+        if exp <= now {
+            return Err(VerifyError::Expired);
+        }
+        if claims.issued_at() > now + SKEW_SECS {
+            return Err(invalid("used before it was issued"));
+        }
+        Ok(claims)
+    }
+
+    /// Memory when the feed is fresh; otherwise the server, and an error if it cannot say.
+    async fn check_revoked(&self, claims: &Claims) -> Result<(), VerifyError> {
+        let fresh = {
+            let state = self
+                .0
+                .revocations
+                .read()
+                .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))?;
+            let fresh = state
+                .synced_at
+                .is_some_and(|t| t.elapsed() <= self.0.config.max_staleness);
+            if fresh {
+                return state.check(claims);
+            }
+            fresh
+        };
+        debug_assert!(!fresh);
+        self.check_with_server(claims).await
+    }
+
+    fn admin(&self) -> Result<&str, VerifyError> {
+        self.0.config.admin_token.as_deref().ok_or_else(|| {
+            VerifyError::Unavailable("check_revoked needs Config::admin_token".into())
+        })
+    }
+
+    async fn admin_call(&self, req: reqwest::RequestBuilder) -> Result<Value, VerifyError> {
+        let unavailable = |e: String| VerifyError::Unavailable(format!("revocation lookup: {e}"));
+        let res = req
+            .bearer_auth(self.admin()?)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(unavailable(res.status().to_string()));
+        }
+        res.json().await.map_err(|e| unavailable(e.to_string()))
+    }
+
+    /// The fallback: the account and, for a token with a session, the session's state.
+    async fn check_with_server(&self, claims: &Claims) -> Result<(), VerifyError> {
+        let cfg = &self.0.config;
+        let scope = match claims.tenant() {
+            Some(t) => format!("projects/{}/tenants/{t}", cfg.project),
+            None => format!("projects/{}", cfg.project),
+        };
+        let found = self
+            .admin_call(
+                self.0
+                    .http
+                    .post(format!(
+                        "{}/identitytoolkit.googleapis.com/v1/{scope}/accounts:lookup",
+                        cfg.base_url
+                    ))
+                    .json(&json!({"localId": [claims.uid()]})),
+            )
+            .await?;
+        let Some(user) = found["users"].get(0) else {
+            return Err(VerifyError::UserNotFound);
+        };
+        if user["disabled"] == true {
+            return Err(VerifyError::Disabled);
+        }
+        let valid_since = user["validSince"]
+            .as_str()
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if claims.issued_at() < valid_since {
+            return Err(VerifyError::Revoked);
+        }
+        if let Some(sid) = claims.session_id() {
+            let sessions = self
+                .admin_call(self.0.http.get(format!(
+                    "{}/firekeeper/v1/projects/{}/accounts/{}/sessions",
+                    cfg.base_url,
+                    cfg.project,
+                    claims.uid()
+                )))
+                .await?;
+            let live = sessions["sessions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["sessionId"] == sid && s.get("endedReason").is_none());
+            if !live {
+                return Err(VerifyError::Revoked);
+            }
+        }
+        Ok(())
+    }
+
+    /// One feed request; applies what it returns. `wait_secs` 0 answers at once.
+    pub async fn sync_revocations(&self, wait_secs: u64) -> Result<usize, VerifyError> {
+        let cfg = &self.0.config;
+        let (cursor, first) = {
+            let s = self
+                .0
+                .revocations
+                .read()
+                .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))?;
+            (s.cursor, s.synced_at.is_none())
+        };
+        let since_ms = (now_secs() - cfg.lookback.as_secs() as i64) * 1000;
+        let mut query = vec![
+            ("after", cursor.to_string()),
+            ("limit", "1000".to_owned()),
+            (
+                "waitSecs",
+                if first {
+                    "0".to_owned()
+                } else {
+                    wait_secs.to_string()
+                },
+            ),
+        ];
+        if first {
+            query.push(("sinceMs", since_ms.to_string()));
+        }
+        let page = self
+            .admin_call(
+                self.0
+                    .http
+                    .get(format!(
+                        "{}/firekeeper/v1/projects/{}/revocations",
+                        cfg.base_url, cfg.project
+                    ))
+                    .query(&query),
+            )
+            .await?;
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        let mut s = self
+            .0
+            .revocations
+            .write()
+            .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))?;
+        s.apply(&events);
+        s.prune(since_ms);
+        s.synced_at = Some(Instant::now());
+        Ok(events.len())
+    }
+
+    /// Follows the revocation feed in the background until the returned task is aborted
+    /// or the verifier's last clone is dropped. Needs [`Config::admin_token`].
+    pub fn follow_revocations(&self) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let verifier = Verifier(inner);
+                match verifier.sync_revocations(POLL_WAIT_SECS).await {
+                    Ok(_) => backoff = Duration::from_millis(250),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "revocation feed unavailable; retrying");
+                        drop(verifier);
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        })
+    }
+
+    pub fn feed_status(&self) -> FeedStatus {
+        match self.0.revocations.read() {
+            Ok(s) => FeedStatus {
+                cursor: s.cursor,
+                since_last_sync: s.synced_at.map(|t| t.elapsed()),
+            },
+            Err(_) => FeedStatus {
+                cursor: 0,
+                since_last_sync: None,
+            },
+        }
+    }
+}
