@@ -20,6 +20,7 @@ pub struct FileConfig {
     pub emulator: Option<bool>,
     pub issuer_prefix: Option<String>,
     pub public_url: Option<String>,
+    pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
     pub max_body_bytes: Option<usize>,
     pub key_rotation_secs: Option<i64>,
     pub log: Option<String>,
@@ -36,6 +37,7 @@ pub struct Settings {
     pub emulator: bool,
     pub issuer_prefix: String,
     pub public_url: Option<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub max_body_bytes: usize,
     pub key_rotation_secs: i64,
     pub log: String,
@@ -53,6 +55,7 @@ const ENV_KEYS: &[&str] = &[
     "EMULATOR",
     "ISSUER_PREFIX",
     "PUBLIC_URL",
+    "TRUSTED_PROXIES",
     "MAX_BODY_BYTES",
     "KEY_ROTATION_SECS",
     "LOG",
@@ -109,6 +112,16 @@ impl FileConfig {
                 "EMULATOR" => self.emulator = Some(parse_bool(name, value)?),
                 "ISSUER_PREFIX" => self.issuer_prefix = Some(value.clone()),
                 "PUBLIC_URL" => self.public_url = Some(value.clone()),
+                "TRUSTED_PROXIES" => {
+                    self.trusted_proxies = Some(
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|v| !v.is_empty())
+                            .map(|v| parse_env(name, v))
+                            .collect::<Result<_>>()?,
+                    )
+                }
                 "MAX_BODY_BYTES" => self.max_body_bytes = Some(parse_env(name, value)?),
                 "KEY_ROTATION_SECS" => self.key_rotation_secs = Some(parse_env(name, value)?),
                 "LOG" => self.log = Some(value.clone()),
@@ -135,6 +148,7 @@ impl FileConfig {
                 .issuer_prefix
                 .unwrap_or_else(|| "https://securetoken.google.com/".to_owned()),
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             max_body_bytes: self.max_body_bytes.unwrap_or(8 * 1024 * 1024),
             key_rotation_secs: self.key_rotation_secs.unwrap_or(6 * 3600),
             log: self.log.unwrap_or_else(|| "info".to_owned()),

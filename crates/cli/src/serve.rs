@@ -53,7 +53,7 @@ pub fn auth_config(settings: &Settings) -> AuthConfig {
     cfg.issuer_prefix = settings.issuer_prefix.clone();
     cfg.hash_cost = settings.password_hash;
     cfg.key_rotation_secs = settings.key_rotation_secs;
-    cfg.sessions = settings.sessions;
+    cfg.sessions = settings.sessions.clone();
     cfg
 }
 
@@ -126,6 +126,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         auth,
         max_body_bytes: settings.max_body_bytes,
         public_url: settings.public_url.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
     };
     firekeeper_server::serve(listener, state, shutdown_signal()).await?;
     ticker.abort();

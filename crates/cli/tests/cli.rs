@@ -40,7 +40,12 @@ struct Running {
 }
 
 fn start(data: &Path, extra: &[&str]) -> Running {
+    start_env(data, extra, &[])
+}
+
+fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
     let mut child = cmd(data)
+        .envs(env.iter().copied())
         .arg("serve")
         .arg("--listen")
         .arg("127.0.0.1:0")
@@ -633,5 +638,78 @@ async fn sdk_verifies_and_follows_revocations_from_another_process() {
     // Signature checks still work from the cached keys.
     assert!(verifier.verify_id_token(&d_token, false).await.is_ok());
     feed.abort();
+    let _ = std::fs::remove_dir_all(data.parent().unwrap());
+}
+
+/// The SDK's axum extractor enforces an IP-bound session's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_extractor_enforces_ip_bound_sessions() {
+    use firekeeper_sdk::{Config, SignedIn, Verifier};
+    let data = temp_dir("ipbind").join("data");
+    let key = String::from_utf8(run(cmd(&data).args(["api-keys", "create"])).stdout).unwrap();
+    let key = key.trim().to_owned();
+    let admin = String::from_utf8(run(cmd(&data).args(["admin-tokens", "create"])).stdout).unwrap();
+    let admin = admin.trim().to_owned();
+    let server = start_env(&data, &[], &[("FIREKEEPER_TRUSTED_PROXIES", "127.0.0.0/8")]);
+    let http = reqwest::Client::new();
+    let r = http
+        .patch(format!(
+            "{}/firekeeper/v1/projects/demo-firekeeper/config",
+            server.base
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({"sessionPolicy": {"ipBinding": "sameAddress"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let sign_up = |email: &str, from: Option<&str>| {
+        let mut req = http
+            .post(format!(
+                "{}/identitytoolkit.googleapis.com/v1/accounts:signUp?key={key}",
+                server.base
+            ))
+            .json(&json!({"email": email, "password": "secret-pw"}));
+        if let Some(ip) = from {
+            req = req.header("x-forwarded-for", ip);
+        }
+        async move {
+            let v: Value = req.send().await.unwrap().json().await.unwrap();
+            v["idToken"].as_str().unwrap().to_owned()
+        }
+    };
+    let here = sign_up("here@x.io", None).await;
+    let elsewhere = sign_up("elsewhere@x.io", Some("10.5.5.5")).await;
+
+    let verifier =
+        Verifier::new(Config::new(server.base.clone(), "demo-firekeeper").admin_token(admin))
+            .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/me",
+            axum::routing::get(|SignedIn(c): SignedIn| async move { c.uid().to_owned() }),
+        )
+        .with_state(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}/me", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let call = |token: Option<String>| {
+        let mut req = http.get(&app_url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(call(Some(here)).await, 200, "signed in from this address");
+    assert_eq!(call(Some(elsewhere)).await, 401, "bound to 10.5.5.5");
+    assert_eq!(call(None).await, 401);
+    drop(server);
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }

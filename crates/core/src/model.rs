@@ -153,6 +153,8 @@ pub mod ended {
     pub const EVICTED: &str = "evicted";
     /// A rotated-out refresh token was presented after the grace window.
     pub const REUSE_DETECTED: &str = "reuse_detected";
+    /// Used from an address the project's IP policy does not allow.
+    pub const IP_VIOLATION: &str = "ip_violation";
 }
 
 /// Kinds of audit events (`Event::kind`).
@@ -170,6 +172,7 @@ pub mod event_kind {
     pub const DISABLED: &str = "disabled";
     pub const ENABLED: &str = "enabled";
     pub const DELETED: &str = "deleted";
+    pub const IP_VIOLATION: &str = "ip_violation";
 
     /// The kinds a verifier's revocation cache follows.
     pub const REVOCATIONS: &[&str] = &[

@@ -27,10 +27,12 @@
 
 mod claims;
 mod error;
+mod extract;
 mod keys;
 mod revocations;
 mod verifier;
 
 pub use claims::Claims;
 pub use error::VerifyError;
+pub use extract::SignedIn;
 pub use verifier::{Config, FeedStatus, Verifier};

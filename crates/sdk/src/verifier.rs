@@ -22,6 +22,7 @@ pub struct Config {
     admin_token: Option<String>,
     max_staleness: Duration,
     lookback: Duration,
+    pub(crate) trust_forwarded_for: bool,
 }
 
 impl Config {
@@ -35,7 +36,15 @@ impl Config {
             max_staleness: Duration::from_secs(60),
             // The longest an ID token lives, plus skew: older revocations cannot matter.
             lookback: Duration::from_secs(3600 + 300),
+            trust_forwarded_for: false,
         }
+    }
+
+    /// Behind a reverse proxy: take the client address for IP-bound sessions from the
+    /// nearest `X-Forwarded-For` entry instead of the connection's peer.
+    pub fn trust_forwarded_for(mut self, yes: bool) -> Self {
+        self.trust_forwarded_for = yes;
+        self
     }
 
     /// The admin token that reads the revocation feed and answers fallback lookups.
@@ -315,6 +324,10 @@ impl Verifier {
                 }
             }
         })
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.0.config
     }
 
     pub fn feed_status(&self) -> FeedStatus {

@@ -24,6 +24,9 @@ pub struct AppState {
     /// The URL clients reach this server at (for discovery documents). Unset: derived
     /// from each request's `Host`, which is only safe when no shared cache sits in front.
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed. Empty: the peer address is the
+    /// client's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -18,12 +18,17 @@ pub struct Incoming {
     pub path: String,
     pub query: Map<String, Value>,
     pub headers: HeaderMap,
-    pub peer: Option<SocketAddr>,
     pub body: Bytes,
+    /// The client's address: the peer, or what trusted proxies say it forwarded.
+    client_ip: Option<std::net::IpAddr>,
 }
 
 impl Incoming {
-    pub async fn read(req: Request<Body>, max_body: usize) -> Result<Self, Error> {
+    pub async fn read(
+        req: Request<Body>,
+        max_body: usize,
+        trusted_proxies: &[ipnet::IpNet],
+    ) -> Result<Self, Error> {
         let (parts, body) = req.into_parts();
         let peer = parts
             .extensions
@@ -49,13 +54,14 @@ impl Incoming {
                 Error::ParseError(format!("Invalid JSON payload received. {e}"))
             }
         })?;
+        let client_ip = peer.map(|p| client_ip(p.ip(), &parts.headers, trusted_proxies));
         Ok(Self {
             method: parts.method,
             path: parts.uri.path().to_owned(),
             query,
             headers: parts.headers,
-            peer,
             body,
+            client_ip,
         })
     }
 
@@ -95,7 +101,7 @@ impl Incoming {
     }
 
     pub fn ip(&self) -> Option<String> {
-        self.peer.map(|p| p.ip().to_string())
+        self.client_ip.map(|ip| ip.to_string())
     }
 
     fn is_form(&self) -> bool {
@@ -139,6 +145,34 @@ impl Incoming {
         }
         Ok(camel_keys(map))
     }
+}
+
+/// The client behind trusted proxies: walking `X-Forwarded-For` from the nearest hop, the
+/// first address that is not a trusted proxy. A peer that is not trusted is the client,
+/// whatever it claims.
+fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
 fn camel(key: &str) -> String {
@@ -218,6 +252,23 @@ pub fn typed<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_for_only_through_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
+        let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let out: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(client_ip(lo, &h, &trusted).to_string(), "10.0.0.1");
+        assert_eq!(
+            client_ip(out, &h, &trusted),
+            out,
+            "an untrusted peer cannot claim"
+        );
+        assert_eq!(client_ip(lo, &HeaderMap::new(), &trusted), lo);
+        assert_eq!(client_ip(lo, &h, &[]), lo);
+    }
 
     #[test]
     fn snake_to_camel() {

@@ -57,6 +57,7 @@ async fn boot_with(mode: Mode, max_body_bytes: usize) -> Server {
         auth: auth.clone(),
         max_body_bytes,
         public_url: None,
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
     };
     tokio::spawn(firekeeper_server::serve(
         listener,
@@ -1477,4 +1478,137 @@ async fn the_revocation_feed_resumes_and_long_polls() {
         .await;
     assert_eq!(st, 200);
     assert!(doc["paths"][format!("{FK}/projects/{{project}}/revocations")].is_object());
+}
+
+impl Server {
+    /// A call as if from `ip` (the test server trusts the loopback proxy's X-Forwarded-For).
+    async fn post_from(&self, ip: &str, path: &str, body: Value) -> (u16, Value) {
+        self.raw(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .query(&[("key", &self.key)])
+                .header("x-forwarded-for", ip)
+                .json(&body),
+        )
+        .await
+    }
+
+    async fn refresh_from(&self, ip: &str, token: &str) -> (u16, Value) {
+        self.raw(
+            self.http
+                .post(format!("{}/securetoken.googleapis.com/v1/token", self.base))
+                .query(&[("key", &self.key)])
+                .header("x-forwarded-for", ip)
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", token)]),
+        )
+        .await
+    }
+
+    async fn set_policy(&self, policy: Value) {
+        let (st, r) = self
+            .raw(
+                self.http
+                    .patch(format!("{}{FK}/projects/{PROJECT}/config", self.base))
+                    .bearer_auth(&self.admin)
+                    .json(&json!({ "sessionPolicy": policy })),
+            )
+            .await;
+        assert_eq!(st, 200, "{r}");
+    }
+}
+
+#[tokio::test]
+async fn ip_bound_sessions() {
+    let s = boot(Mode::Production).await;
+    let signup = format!("{IT}/accounts:signUp");
+    let lookup = format!("{IT}/accounts:lookup");
+
+    // Off (the default): any address, and no address claim.
+    let (_, free) = s
+        .post_from(
+            "10.1.1.1",
+            &signup,
+            json!({"email": "free@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert!(claims(free["idToken"].as_str().unwrap())
+        .get("signInIpAddress")
+        .is_none());
+    let (st, _) = s
+        .refresh_from("10.9.9.9", free["refreshToken"].as_str().unwrap())
+        .await;
+    assert_eq!(st, 200);
+
+    // Strict: only the sign-in address.
+    s.set_policy(json!({"ipBinding": "sameAddress"})).await;
+    let (_, a) = s
+        .post_from(
+            "10.1.1.1",
+            &signup,
+            json!({"email": "bound@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    let token = a["idToken"].as_str().unwrap();
+    assert_eq!(claims(token)["signInIpAddress"], "10.1.1.1");
+    let refresh = a["refreshToken"].as_str().unwrap();
+    let (st, _) = s.refresh_from("10.1.1.1", refresh).await;
+    assert_eq!(st, 200);
+    let (_, r) = s.refresh_from("10.2.2.2", refresh).await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    let (_, r) = s
+        .post_from("10.2.2.2", &lookup, json!({"idToken": token}))
+        .await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    // Refused, not ended: the rightful device goes on.
+    let (st, _) = s
+        .post_from("10.1.1.1", &lookup, json!({"idToken": token}))
+        .await;
+    assert_eq!(st, 200);
+    let uid = a["localId"].as_str().unwrap();
+    let (_, log) = s
+        .admin_get(&format!("{FK}/projects/{PROJECT}/accounts/{uid}/events"))
+        .await;
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"ip_violation"), "{kinds:?}");
+
+    // A violation can end the session.
+    s.set_policy(json!({"revokeOnIpViolation": true})).await;
+    let (_, r) = s.refresh_from("10.3.3.3", refresh).await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+    let (_, r) = s.refresh_from("10.1.1.1", refresh).await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED", "the session ended");
+
+    // Trusted ranges only.
+    s.set_policy(json!({"ipBinding": "trustedRanges", "trustedRanges": ["10.0.0.0/8"], "revokeOnIpViolation": false})).await;
+    let (_, b) = s
+        .post_from(
+            "10.4.4.4",
+            &signup,
+            json!({"email": "office@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    let (st, _) = s
+        .refresh_from("10.200.0.1", b["refreshToken"].as_str().unwrap())
+        .await;
+    assert_eq!(st, 200, "anywhere inside the trusted range");
+    let (_, r) = s
+        .refresh_from("192.0.2.1", b["refreshToken"].as_str().unwrap())
+        .await;
+    assert_eq!(message(&r), "TOKEN_EXPIRED");
+
+    // Bad ranges are refused precisely.
+    let (st, r) = s
+        .raw(
+            s.http
+                .patch(format!("{}{FK}/projects/{PROJECT}/config", s.base))
+                .bearer_auth(&s.admin)
+                .json(&json!({"sessionPolicy": {"trustedRanges": ["not-a-cidr"]}})),
+        )
+        .await;
+    assert_eq!(st, 400, "{r}");
 }

@@ -310,7 +310,10 @@ impl Auth {
                 } else {
                     v.sign_in_provider().unwrap_or("password").to_owned()
                 };
-                Some(self.new_session(ctx, &acc, &provider, v.extra_claims())?)
+                Some(
+                    self.new_session(ctx, &acc, &provider, v.extra_claims())
+                        .await?,
+                )
             }
             _ => None,
         };

@@ -56,7 +56,9 @@ impl Auth {
                     tenant_id: ctx.tenant.clone(),
                     ..Default::default()
                 };
-                let (session, refresh) = self.new_session(ctx, &acc, "custom", claims.clone())?;
+                let (session, refresh) = self
+                    .new_session(ctx, &acc, "custom", claims.clone())
+                    .await?;
                 let mut detail = Map::new();
                 detail.insert("provider".into(), "custom".into());
                 let event = self.event(ctx, uid, Some(&session.id), event_kind::SIGN_UP, detail);

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use requests::*;
-pub use sessions::SessionPolicy;
+pub use sessions::{IpBinding, SessionPolicy};
 pub use tokens::{IssuedTokens, VerifiedIdToken};
 
 use crate::access::Access;

@@ -12,8 +12,21 @@ use super::{Auth, Ctx};
 use crate::error::{Error, Result};
 use crate::model::{ended, event_kind, Event, Session};
 
+/// Where a session's tokens may be used from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum IpBinding {
+    /// Anywhere (Firebase's behaviour).
+    #[default]
+    Off,
+    /// Only from the address the session signed in from (or a trusted range).
+    SameAddress,
+    /// Only from the trusted ranges.
+    TrustedRanges,
+}
+
 /// How a project treats sign-in sessions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct SessionPolicy {
     /// Live sessions a user may hold; the oldest are ended beyond it. 0: no cap.
@@ -26,6 +39,37 @@ pub struct SessionPolicy {
     /// How long a rotated-out token still works (parallel tabs refreshing at once).
     #[serde(alias = "rotation_grace_secs")]
     pub rotation_grace_secs: i64,
+    #[serde(alias = "ip_binding")]
+    pub ip_binding: IpBinding,
+    /// CIDR ranges always allowed (`10.0.0.0/8`, `2001:db8::/32`).
+    #[serde(alias = "trusted_ranges")]
+    pub trusted_ranges: Vec<ipnet::IpNet>,
+    /// End the session on a use from a disallowed address, not just refuse the use.
+    #[serde(alias = "revoke_on_ip_violation")]
+    pub revoke_on_ip_violation: bool,
+    /// Put the sign-in address in ID tokens (`signInIpAddress`); always on while
+    /// `ipBinding` is not `off`, so back ends can enforce it too.
+    #[serde(alias = "sign_in_ip_claim")]
+    pub sign_in_ip_claim: bool,
+}
+
+impl SessionPolicy {
+    /// Whether a session signed in from `signed_in_from` may be used from `now_from`.
+    pub fn allows(&self, signed_in_from: Option<&str>, now_from: Option<&str>) -> bool {
+        let parse = |a: Option<&str>| a.and_then(|s| s.parse::<std::net::IpAddr>().ok());
+        let now = parse(now_from);
+        let trusted = now.is_some_and(|ip| self.trusted_ranges.iter().any(|r| r.contains(&ip)));
+        match self.ip_binding {
+            IpBinding::Off => true,
+            IpBinding::SameAddress => trusted || (now.is_some() && now == parse(signed_in_from)),
+            IpBinding::TrustedRanges => trusted,
+        }
+    }
+
+    /// Whether ID tokens carry `signInIpAddress`.
+    pub fn ip_claim(&self) -> bool {
+        self.sign_in_ip_claim || self.ip_binding != IpBinding::Off
+    }
 }
 
 impl Default for SessionPolicy {
@@ -34,6 +78,10 @@ impl Default for SessionPolicy {
             max_per_user: 0,
             rotate_refresh_tokens: false,
             rotation_grace_secs: 30,
+            ip_binding: IpBinding::Off,
+            trusted_ranges: Vec::new(),
+            revoke_on_ip_violation: false,
+            sign_in_ip_claim: false,
         }
     }
 }
@@ -107,8 +155,50 @@ impl Auth {
         match doc.get("sessionPolicy") {
             Some(v) => serde_json::from_value(v.clone())
                 .map_err(|e| Error::internal(format!("stored session policy: {e}"))),
-            None => Ok(self.config().sessions),
+            None => Ok(self.config().sessions.clone()),
         }
+    }
+
+    /// Refuses a use of `session` from the caller's address when the policy forbids it:
+    /// audited, and with `revokeOnIpViolation` the session ends.
+    pub(crate) async fn enforce_ip_policy(
+        &self,
+        ctx: &Ctx,
+        policy: &SessionPolicy,
+        session_id: &str,
+        local_id: &str,
+        signed_in_from: Option<&str>,
+    ) -> Result<()> {
+        if policy.allows(signed_in_from, ctx.ip.as_deref()) {
+            return Ok(());
+        }
+        let mut d = Map::new();
+        d.insert("signedInFrom".into(), signed_in_from.unwrap_or("").into());
+        let violation = self.event(ctx, local_id, Some(session_id), event_kind::IP_VIOLATION, d);
+        if policy.revoke_on_ip_violation {
+            let mut d = Map::new();
+            d.insert("reason".into(), ended::IP_VIOLATION.into());
+            let ended_ev = self.event(
+                ctx,
+                local_id,
+                Some(session_id),
+                event_kind::SESSION_ENDED,
+                d,
+            );
+            self.store()
+                .end_sessions(
+                    &[session_id.to_owned()],
+                    ended::IP_VIOLATION,
+                    &[violation, ended_ev],
+                )
+                .await?;
+            self.feed.notify_waiters();
+        } else {
+            self.store()
+                .end_sessions(&[], ended::IP_VIOLATION, &[violation])
+                .await?;
+        }
+        Err(Error::code("TOKEN_EXPIRED"))
     }
 
     /// `PATCH /firekeeper/v1/projects/{p}/config`: replaces the fields given.

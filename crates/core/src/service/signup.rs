@@ -81,7 +81,7 @@ impl Auth {
         } else {
             "anonymous"
         };
-        let (session, refresh_token) = self.new_session(ctx, &acc, provider, Map::new())?;
+        let (session, refresh_token) = self.new_session(ctx, &acc, provider, Map::new()).await?;
         let mut detail = Map::new();
         detail.insert("provider".into(), provider.into());
         let event = self.event(
@@ -132,8 +132,9 @@ impl Auth {
                 if let Some(name) = &req.display_name {
                     acc.display_name = Some(name.clone());
                 }
-                let (session, refresh_token) =
-                    self.new_session(ctx, &acc, "password", verified.extra_claims())?;
+                let (session, refresh_token) = self
+                    .new_session(ctx, &acc, "password", verified.extra_claims())
+                    .await?;
                 let mut events = vec![self.event(
                     ctx,
                     &acc.local_id,

@@ -57,9 +57,13 @@ const SERVER_CLAIMS: &[&str] = &[
     "sub",
 ];
 
-/// A token's own claims: the server's, plus the profile's `name` and `picture`.
+/// The sign-in address, when the project's session policy asks for it.
+pub const SIGN_IN_IP_CLAIM: &str = "signInIpAddress";
+
+/// A token's own claims: the server's, the profile's `name` and `picture`, and the
+/// session's sign-in address (each new session sets its own).
 fn is_standard_claim(name: &str) -> bool {
-    name == "name" || name == "picture" || SERVER_CLAIMS.contains(&name)
+    name == "name" || name == "picture" || name == SIGN_IN_IP_CLAIM || SERVER_CLAIMS.contains(&name)
 }
 
 impl VerifiedIdToken {
@@ -179,13 +183,20 @@ impl Auth {
     }
 
     /// A new sign-in session (not yet stored) and its refresh token.
-    pub(crate) fn new_session(
+    pub(crate) async fn new_session(
         &self,
         ctx: &Ctx,
         acc: &Account,
         provider: &str,
-        extra_claims: Map<String, Value>,
+        mut extra_claims: Map<String, Value>,
     ) -> Result<(Session, String)> {
+        // The address a session is bound to travels in its tokens, so back ends can
+        // enforce the binding without asking.
+        if self.session_policy(&ctx.access.project).await?.ip_claim() {
+            if let Some(ip) = &ctx.ip {
+                extra_claims.insert(SIGN_IN_IP_CLAIM.into(), ip.clone().into());
+            }
+        }
         let now = self.clock().now_ms();
         let refresh_token = new_secret()?;
         let session = Session {
@@ -229,7 +240,7 @@ impl Auth {
         provider: &str,
         extra_claims: Map<String, Value>,
     ) -> Result<IssuedTokens> {
-        let (session, refresh_token) = self.new_session(ctx, acc, provider, extra_claims)?;
+        let (session, refresh_token) = self.new_session(ctx, acc, provider, extra_claims).await?;
         let mut detail = Map::new();
         detail.insert("provider".into(), provider.into());
         let event = self.event(
@@ -310,6 +321,14 @@ impl Auth {
             return Err(Error::code("TOKEN_EXPIRED"));
         }
         let policy = self.session_policy(&session.scope.project).await?;
+        self.enforce_ip_policy(
+            ctx,
+            &policy,
+            &session.id,
+            &acc.local_id,
+            session.ip.as_deref(),
+        )
+        .await?;
         let now = self.clock().now_ms();
         let refresh_event =
             |kind: &str| self.event(ctx, &acc.local_id, Some(&session.id), kind, Map::new());
@@ -459,6 +478,13 @@ impl Auth {
         // An ended session's ID tokens end with it.
         if !session_live {
             return Err(Error::code("TOKEN_EXPIRED"));
+        }
+        if let (Some(bound), Some(sid)) =
+            (claims.get(SIGN_IN_IP_CLAIM).and_then(Value::as_str), sid)
+        {
+            let policy = self.session_policy(&ctx.access.project).await?;
+            self.enforce_ip_policy(ctx, &policy, sid, &account.local_id, Some(bound))
+                .await?;
         }
         Ok(VerifiedIdToken { claims, account })
     }

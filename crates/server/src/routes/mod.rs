@@ -52,7 +52,7 @@ where
     F: FnOnce(Incoming) -> Fut,
     Fut: std::future::Future<Output = Result<serde_json::Value, Error>>,
 {
-    let incoming = match Incoming::read(req, state.max_body_bytes).await {
+    let incoming = match Incoming::read(req, state.max_body_bytes, &state.trusted_proxies).await {
         Ok(i) => i,
         Err(e) => return ApiError(e).into_response(),
     };
