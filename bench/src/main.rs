@@ -201,7 +201,8 @@ fn start_server(bin: &str) -> Result<Server> {
 #[derive(Clone)]
 struct Seeded {
     email: String,
-    id_token: String,
+    /// Shared, so a scenario's per-call copy costs a reference count, not the bytes.
+    id_token: Arc<str>,
     refresh_token: String,
 }
 
@@ -288,7 +289,7 @@ async fn run(a: Args) -> Result<Value> {
         .await?;
         seeded.push(Seeded {
             email,
-            id_token: v["idToken"].as_str().unwrap_or_default().to_owned(),
+            id_token: Arc::from(v["idToken"].as_str().unwrap_or_default()),
             refresh_token: v["refreshToken"].as_str().unwrap_or_default().to_owned(),
         });
     }
@@ -360,7 +361,7 @@ async fn run(a: Args) -> Result<Value> {
             post(
                 &h,
                 &format!("{u}/accounts:lookup?key={k}"),
-                &json!({"idToken": token}),
+                &json!({"idToken": &*token}),
             )
             .await
             .map(|_| ())

@@ -161,6 +161,9 @@ impl FileConfig {
         if s.key_rotation_secs < 60 {
             bail!("key_rotation_secs must be at least 60");
         }
+        if let Err(e) = s.sessions.validate() {
+            bail!("[sessions]: {e}");
+        }
         Ok(s)
     }
 }

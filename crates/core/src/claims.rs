@@ -23,6 +23,9 @@ pub const RESERVED: &[&str] = &[
     "firebase",
     "at_hash",
     "c_hash",
+    // Firekeeper's session binding: set by the server only.
+    "signInIpAddress",
+    "ipBinding",
 ];
 
 pub const MAX_CLAIMS_CHARS: usize = 1000;

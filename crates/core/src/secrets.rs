@@ -71,12 +71,22 @@ impl MasterKey {
 
     /// nonce || ciphertext || tag
     pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>> {
+        self.seal_for(plain, b"")
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>> {
+        self.open_for(sealed, b"")
+    }
+
+    /// Sealed for one context (`aad`): it opens only for the same context, so a sealed
+    /// value cannot be moved to another row.
+    pub fn seal_for(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
         let mut buf = plain.to_vec();
         self.0
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::empty(),
+                Aad::from(aad),
                 &mut buf,
             )
             .map_err(|_| Error::internal("sealing failed"))?;
@@ -85,7 +95,7 @@ impl MasterKey {
         Ok(out)
     }
 
-    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>> {
+    pub fn open_for(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
         if sealed.len() < NONCE_LEN {
             return Err(Error::internal("sealed value too short"));
         }
@@ -95,7 +105,7 @@ impl MasterKey {
         let mut buf = body.to_vec();
         let plain = self
             .0
-            .open_in_place(nonce, Aad::empty(), &mut buf)
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
             .map_err(|_| {
                 Error::internal("cannot open a sealed key: wrong master key for this database?")
             })?;
@@ -114,6 +124,9 @@ mod tests {
         assert_eq!(k.open(&sealed).unwrap(), b"secret");
         let other = MasterKey::from_bytes(&MasterKey::generate_bytes().unwrap()).unwrap();
         assert!(other.open(&sealed).is_err());
+        let bound = k.seal_for(b"token", b"session-1").unwrap();
+        assert_eq!(k.open_for(&bound, b"session-1").unwrap(), b"token");
+        assert!(k.open_for(&bound, b"session-2").is_err());
     }
 
     #[test]

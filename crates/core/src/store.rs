@@ -46,6 +46,15 @@ pub struct StoredKey {
     pub retired_at: Option<i64>,
 }
 
+/// A session as an idToken-bearing call needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    /// The session exists, belongs to the account, and has not ended.
+    pub live: bool,
+    /// Where it signed in from.
+    pub ip: Option<String>,
+}
+
 /// What a refresh needs, read in one go: the session, its account (`None` if deleted) and,
 /// when the token presented was rotated out, when that happened.
 #[derive(Debug, Clone)]
@@ -106,14 +115,14 @@ pub trait Store: Send + Sync + 'static {
     async fn set_last_login_at(&self, scope: &Scope, local_id: &str, at_ms: i64)
         -> StoreResult<()>;
     async fn get_account(&self, scope: &Scope, local_id: &str) -> StoreResult<Option<Account>>;
-    /// The account and whether its session `session_id` is live, in one read: every
+    /// The account and the state of its session `session_id`, in one read: every
     /// idToken-bearing call asks both.
     async fn account_with_session(
         &self,
         scope: &Scope,
         local_id: &str,
         session_id: &str,
-    ) -> StoreResult<Option<(Account, bool)>>;
+    ) -> StoreResult<Option<(Account, SessionState)>>;
     async fn account_by_email(&self, scope: &Scope, email: &str) -> StoreResult<Option<Account>>;
     async fn account_by_phone(&self, scope: &Scope, phone: &str) -> StoreResult<Option<Account>>;
     async fn account_by_federated(
@@ -163,8 +172,8 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
     /// A user's sessions, newest first (ended ones included).
     async fn sessions_of(&self, scope: &Scope, local_id: &str) -> StoreResult<Vec<Session>>;
-    /// Ends the named live sessions with `reason` and appends `events`; returns how many
-    /// ended.
+    /// Ends the named live sessions with `reason`; of `events`, those naming a session are
+    /// appended only if that session ended now (the others always). Returns how many ended.
     async fn end_sessions(
         &self,
         ids: &[String],
@@ -196,6 +205,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     // Audit log and revocation feed.
+    async fn append_events(&self, events: &[Event]) -> StoreResult<()>;
+    /// The newest event id of a project (0 when none): where an idle feed reader resumes.
+    async fn head_event_id(&self, project: &str) -> StoreResult<i64>;
     /// A user's events after `after_id`, oldest first.
     async fn account_events(
         &self,

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::{Claims, Verifier, VerifyError};
 
-/// The verified, unrevoked claims of the caller's ID token. When the token names the
-/// address its session is bound to (`signInIpAddress`, set by the project's IP policy), the
-/// request must come from that address. Needs `Verifier: FromRef<State>`; serve with
+/// The verified, unrevoked claims of the caller's ID token. When the project binds
+/// sessions to their sign-in address (`ipBinding: sameAddress` in the token, with
+/// `signInIpAddress`), the request must come from that address. Needs `Verifier: FromRef<State>`; serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()` for the address check.
 #[derive(Debug, Clone)]
 pub struct SignedIn(pub Claims);
@@ -20,24 +20,38 @@ fn reject(status: StatusCode, why: &str) -> Response {
     (status, axum::Json(serde_json::json!({"error": why}))).into_response()
 }
 
-fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let nearest = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse().ok())
-            .next_back();
-        if nearest.is_some() {
-            return nearest;
+/// The caller's address as the server decides it: the peer, or behind trusted proxies the
+/// first untrusted `X-Forwarded-For` hop from the nearest one. An entry that does not parse
+/// ends the walk (it may hide a spoofed one further left). Canonical form throughout.
+fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()?
+        .0
+        .ip()
+        .to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
         }
     }
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+    Some(client)
 }
 
 impl<S> FromRequestParts<S> for SignedIn
@@ -64,9 +78,11 @@ where
             }
             Err(e) => return Err(reject(StatusCode::UNAUTHORIZED, &e.to_string())),
         };
-        if let Some(bound) = claims.str("signInIpAddress") {
-            let from = client_ip(parts, verifier.config().trust_forwarded_for);
-            if from.map(|ip| ip.to_string()).as_deref() != Some(bound) {
+        let same_address = claims.str("ipBinding") == Some("sameAddress");
+        if let (true, Some(bound)) = (same_address, claims.str("signInIpAddress")) {
+            let bound: Option<IpAddr> = bound.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
+            let from = client_ip(parts, &verifier.config().trusted_proxies);
+            if from.is_none() || from != bound {
                 return Err(reject(
                     StatusCode::UNAUTHORIZED,
                     "this session is bound to another address",

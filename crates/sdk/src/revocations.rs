@@ -64,10 +64,16 @@ impl RevocationState {
         }
     }
 
-    /// Forgets what can no longer matter: sessions ended before `before_ms` (their tokens
-    /// have expired).
+    /// Forgets what can no longer matter: revocations and deletions before `before_ms`
+    /// (every token they affect has expired) and sessions ended before it. Disabled users
+    /// stay until enabled.
     pub fn prune(&mut self, before_ms: i64) {
         self.ended.retain(|_, at| *at >= before_ms);
+        self.users.retain(|_, u| {
+            u.disabled
+                || u.valid_since * 1000 >= before_ms
+                || u.deleted_at.is_some_and(|d| d >= before_ms)
+        });
     }
 
     /// The memory-only revocation check.

@@ -10,6 +10,8 @@ use crate::{Claims, VerifyError};
 const JWKS_PATH: &str = "/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
 /// How long the server holds a feed poll open when nothing happens.
 const POLL_WAIT_SECS: u64 = 25;
+/// Feed events per request.
+const FEED_PAGE: usize = 1000;
 /// Tokens may be used a little before `iat` (clock skew), as the Go Admin SDK allows.
 const SKEW_SECS: i64 = 300;
 
@@ -22,7 +24,7 @@ pub struct Config {
     admin_token: Option<String>,
     max_staleness: Duration,
     lookback: Duration,
-    pub(crate) trust_forwarded_for: bool,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -36,14 +38,14 @@ impl Config {
             max_staleness: Duration::from_secs(60),
             // The longest an ID token lives, plus skew: older revocations cannot matter.
             lookback: Duration::from_secs(3600 + 300),
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
         }
     }
 
-    /// Behind a reverse proxy: take the client address for IP-bound sessions from the
-    /// nearest `X-Forwarded-For` entry instead of the connection's peer.
-    pub fn trust_forwarded_for(mut self, yes: bool) -> Self {
-        self.trust_forwarded_for = yes;
+    /// Behind reverse proxies: their `X-Forwarded-For` is believed when checking
+    /// IP-bound sessions, walked from the nearest hop as the server does.
+    pub fn trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 
@@ -125,17 +127,19 @@ impl Verifier {
 
     async fn verify_signed(&self, token: &str) -> Result<Claims, VerifyError> {
         let invalid = |why: &str| VerifyError::Invalid(why.to_owned());
-        let decoded =
-            firekeeper_tokens::jws::decode(token).map_err(|_| invalid("not a compact JWS"))?;
-        if decoded.alg() != Some("RS256") {
+        use firekeeper_tokens::jws;
+        // Header, then signature over the token as given, and only then the payload.
+        let header = jws::decode_header(token).map_err(|_| invalid("not a compact JWS"))?;
+        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
             return Err(invalid("alg must be RS256"));
         }
-        let kid = decoded.kid().ok_or_else(|| invalid("no kid"))?;
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("no kid"))?;
         let key = self.0.keys.key(&self.0.http, kid).await?;
-        decoded
-            .verify_rs256(&key)
-            .map_err(|_| invalid("bad signature"))?;
-        let claims = Claims(decoded.payload);
+        jws::verify_rs256_in_place(token, &key).map_err(|_| invalid("bad signature"))?;
+        let claims = Claims(jws::decode_payload(token).map_err(|_| invalid("not a compact JWS"))?);
         let cfg = &self.0.config;
         if claims.str("aud") != Some(cfg.project.as_str()) {
             return Err(invalid("wrong audience"));
@@ -165,21 +169,19 @@ impl Verifier {
 
     /// Memory when the feed is fresh; otherwise the server, and an error if it cannot say.
     async fn check_revoked(&self, claims: &Claims) -> Result<(), VerifyError> {
-        let fresh = {
+        {
             let state = self
                 .0
                 .revocations
                 .read()
                 .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))?;
-            let fresh = state
+            if state
                 .synced_at
-                .is_some_and(|t| t.elapsed() <= self.0.config.max_staleness);
-            if fresh {
+                .is_some_and(|t| t.elapsed() <= self.0.config.max_staleness)
+            {
                 return state.check(claims);
             }
-            fresh
-        };
-        debug_assert!(!fresh);
+        }
         self.check_with_server(claims).await
     }
 
@@ -202,21 +204,33 @@ impl Verifier {
         res.json().await.map_err(|e| unavailable(e.to_string()))
     }
 
+    /// `base/segments...` with each segment percent-encoded, plus `?tenantId=` for tenants.
+    fn url(&self, segments: &[&str], tenant: Option<&str>) -> Result<reqwest::Url, VerifyError> {
+        let mut url = reqwest::Url::parse(&self.0.config.base_url)
+            .map_err(|e| VerifyError::Unavailable(format!("base url: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| VerifyError::Unavailable("base url cannot have a path".into()))?
+            .extend(segments);
+        if let Some(t) = tenant {
+            url.query_pairs_mut().append_pair("tenantId", t);
+        }
+        Ok(url)
+    }
+
     /// The fallback: the account and, for a token with a session, the session's state.
     async fn check_with_server(&self, claims: &Claims) -> Result<(), VerifyError> {
-        let cfg = &self.0.config;
-        let scope = match claims.tenant() {
-            Some(t) => format!("projects/{}/tenants/{t}", cfg.project),
-            None => format!("projects/{}", cfg.project),
+        let project = self.0.config.project.as_str();
+        let lookup = match claims.tenant() {
+            Some(t) => format!("projects/{project}/tenants/{t}/accounts:lookup"),
+            None => format!("projects/{project}/accounts:lookup"),
         };
+        let mut segments = vec!["identitytoolkit.googleapis.com", "v1"];
+        segments.extend(lookup.split('/'));
         let found = self
             .admin_call(
                 self.0
                     .http
-                    .post(format!(
-                        "{}/identitytoolkit.googleapis.com/v1/{scope}/accounts:lookup",
-                        cfg.base_url
-                    ))
+                    .post(self.url(&segments, None)?)
                     .json(&json!({"localId": [claims.uid()]})),
             )
             .await?;
@@ -234,14 +248,19 @@ impl Verifier {
             return Err(VerifyError::Revoked);
         }
         if let Some(sid) = claims.session_id() {
-            let sessions = self
-                .admin_call(self.0.http.get(format!(
-                    "{}/firekeeper/v1/projects/{}/accounts/{}/sessions",
-                    cfg.base_url,
-                    cfg.project,
-                    claims.uid()
-                )))
-                .await?;
+            let url = self.url(
+                &[
+                    "firekeeper",
+                    "v1",
+                    "projects",
+                    project,
+                    "accounts",
+                    claims.uid(),
+                    "sessions",
+                ],
+                claims.tenant(),
+            )?;
+            let sessions = self.admin_call(self.0.http.get(url)).await?;
             let live = sessions["sessions"]
                 .as_array()
                 .into_iter()
@@ -254,54 +273,64 @@ impl Verifier {
         Ok(())
     }
 
-    /// One feed request; applies what it returns. `wait_secs` 0 answers at once.
+    /// Reads the feed once (waiting up to `wait_secs` for news) and applies it. The first
+    /// call loads the last token lifetime of events, page after page, and only then counts
+    /// as synced, so checks never answer from a partial snapshot.
     pub async fn sync_revocations(&self, wait_secs: u64) -> Result<usize, VerifyError> {
         let cfg = &self.0.config;
-        let (cursor, first) = {
-            let s = self
+        let first = self.lock_state()?.synced_at.is_none();
+        let mut applied = 0;
+        loop {
+            let cursor = self.lock_state()?.cursor;
+            let mut query = vec![
+                ("after", cursor.to_string()),
+                ("limit", FEED_PAGE.to_string()),
+                (
+                    "waitSecs",
+                    if first {
+                        "0".to_owned()
+                    } else {
+                        wait_secs.to_string()
+                    },
+                ),
+            ];
+            if first {
+                query.push(("lookbackSecs", cfg.lookback.as_secs().to_string()));
+            }
+            let url = self.url(
+                &["firekeeper", "v1", "projects", &cfg.project, "revocations"],
+                None,
+            )?;
+            let page = self.admin_call(self.0.http.get(url).query(&query)).await?;
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            let next = page["nextCursor"]
+                .as_str()
+                .and_then(|c| c.parse::<i64>().ok());
+            let full = events.len() >= FEED_PAGE;
+            applied += events.len();
+            let mut s = self
                 .0
                 .revocations
-                .read()
+                .write()
                 .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))?;
-            (s.cursor, s.synced_at.is_none())
-        };
-        let since_ms = (now_secs() - cfg.lookback.as_secs() as i64) * 1000;
-        let mut query = vec![
-            ("after", cursor.to_string()),
-            ("limit", "1000".to_owned()),
-            (
-                "waitSecs",
-                if first {
-                    "0".to_owned()
-                } else {
-                    wait_secs.to_string()
-                },
-            ),
-        ];
-        if first {
-            query.push(("sinceMs", since_ms.to_string()));
+            s.apply(&events);
+            if let Some(n) = next {
+                s.cursor = s.cursor.max(n);
+            }
+            let keep_from = (now_secs() - cfg.lookback.as_secs() as i64) * 1000;
+            s.prune(keep_from);
+            if !(first && full) {
+                s.synced_at = Some(Instant::now());
+                return Ok(applied);
+            }
         }
-        let page = self
-            .admin_call(
-                self.0
-                    .http
-                    .get(format!(
-                        "{}/firekeeper/v1/projects/{}/revocations",
-                        cfg.base_url, cfg.project
-                    ))
-                    .query(&query),
-            )
-            .await?;
-        let events = page["events"].as_array().cloned().unwrap_or_default();
-        let mut s = self
-            .0
+    }
+
+    fn lock_state(&self) -> Result<std::sync::RwLockReadGuard<'_, RevocationState>, VerifyError> {
+        self.0
             .revocations
-            .write()
-            .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))?;
-        s.apply(&events);
-        s.prune(since_ms);
-        s.synced_at = Some(Instant::now());
-        Ok(events.len())
+            .read()
+            .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))
     }
 
     /// Follows the revocation feed in the background until the returned task is aborted

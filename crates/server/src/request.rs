@@ -149,30 +149,39 @@ impl Incoming {
 
 /// The client behind trusted proxies: walking `X-Forwarded-For` from the nearest hop, the
 /// first address that is not a trusted proxy. A peer that is not trusted is the client,
-/// whatever it claims.
+/// whatever it claims. Addresses in canonical form (`::ffff:10.0.0.1` is `10.0.0.1`).
 fn client_ip(
     peer: std::net::IpAddr,
     headers: &HeaderMap,
     trusted: &[ipnet::IpNet],
 ) -> std::net::IpAddr {
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let forwarded: Vec<std::net::IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
         .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or(forwarded.first())
-        .copied()
-        .unwrap_or(peer)
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        // An entry that does not parse ends the walk: what lies left of it is unvouched.
+        let Ok(ip) = hop
+            .trim()
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.to_canonical())
+        else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
 }
 
 fn camel(key: &str) -> String {
@@ -268,6 +277,15 @@ mod tests {
         );
         assert_eq!(client_ip(lo, &HeaderMap::new(), &trusted), lo);
         assert_eq!(client_ip(lo, &h, &[]), lo);
+        // A proxy entry that does not parse stops the walk before the spoofable part.
+        let mut odd = HeaderMap::new();
+        odd.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.9:5555".parse().unwrap(),
+        );
+        assert_eq!(client_ip(lo, &odd, &trusted), lo);
+        let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(mapped, &h, &trusted).to_string(), "10.0.0.1");
     }
 
     #[test]

@@ -1422,6 +1422,7 @@ async fn the_revocation_feed_resumes_and_long_polls() {
         "sign-ups are not revocations"
     );
     let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    assert_ne!(cursor, "0", "an idle reader moves to the head of the log");
 
     // A waiting reader is answered as soon as a revocation commits.
     let waiting = {
@@ -1600,6 +1601,36 @@ async fn ip_bound_sessions() {
         .refresh_from("192.0.2.1", b["refreshToken"].as_str().unwrap())
         .await;
     assert_eq!(message(&r), "TOKEN_EXPIRED");
+    // Outside the ranges there is no sign-in at all.
+    let (_, r) = s
+        .post_from(
+            "192.0.2.1",
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "office@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert!(message(&r).starts_with("OPERATION_NOT_ALLOWED"), "{r}");
+    // Admin callers act for users from anywhere.
+    let (st, r) = s
+        .raw(
+            s.http
+                .post(format!("{}{IT}/projects/{PROJECT}/accounts:lookup", s.base))
+                .bearer_auth(&s.admin)
+                .header("x-forwarded-for", "192.0.2.1")
+                .json(&json!({"idToken": b["idToken"]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    // A ranges-only policy without ranges would lock everyone out: refused.
+    let (st, _) = s
+        .raw(
+            s.http
+                .patch(format!("{}{FK}/projects/{PROJECT}/config", s.base))
+                .bearer_auth(&s.admin)
+                .json(&json!({"sessionPolicy": {"trustedRanges": []}})),
+        )
+        .await;
+    assert_eq!(st, 400);
 
     // Bad ranges are refused precisely.
     let (st, r) = s

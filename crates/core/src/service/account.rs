@@ -326,7 +326,10 @@ impl Auth {
             self.feed.notify_waiters();
         }
         let tokens = match session {
-            Some((s, refresh)) => Some(self.issue(&acc, &s, refresh)?),
+            Some((s, refresh)) => {
+                self.enforce_session_cap(ctx, &acc.local_id).await;
+                Some(self.issue(&acc, &s, refresh)?)
+            }
             None => None,
         };
         Ok((acc, tokens))

@@ -54,9 +54,24 @@ pub struct SessionPolicy {
 }
 
 impl SessionPolicy {
+    /// Refuses settings that cannot work.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(0..=3600).contains(&self.rotation_grace_secs) {
+            return Err("rotationGraceSecs must be between 0 and 3600".into());
+        }
+        if self.ip_binding == IpBinding::TrustedRanges && self.trusted_ranges.is_empty() {
+            return Err("ipBinding trustedRanges needs at least one trusted range".into());
+        }
+        Ok(())
+    }
+
     /// Whether a session signed in from `signed_in_from` may be used from `now_from`.
+    /// Addresses compare in canonical form (`::ffff:10.0.0.1` is `10.0.0.1`).
     pub fn allows(&self, signed_in_from: Option<&str>, now_from: Option<&str>) -> bool {
-        let parse = |a: Option<&str>| a.and_then(|s| s.parse::<std::net::IpAddr>().ok());
+        let parse = |a: Option<&str>| {
+            a.and_then(|s| s.parse::<std::net::IpAddr>().ok())
+                .map(|ip| ip.to_canonical())
+        };
         let now = parse(now_from);
         let trusted = now.is_some_and(|ip| self.trusted_ranges.iter().any(|r| r.contains(&ip)));
         match self.ip_binding {
@@ -149,18 +164,23 @@ impl Auth {
         Ok(())
     }
 
-    /// The project's session policy: its own, else the server's default.
+    /// The project's session policy: the fields it set over the server's default.
     pub async fn session_policy(&self, project: &str) -> Result<SessionPolicy> {
         let doc = self.project_settings(project).await?;
-        match doc.get("sessionPolicy") {
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| Error::internal(format!("stored session policy: {e}"))),
-            None => Ok(self.config().sessions.clone()),
+        let Some(Value::Object(own)) = doc.get("sessionPolicy") else {
+            return Ok(self.config().sessions.clone());
+        };
+        let mut merged = serde_json::to_value(&self.config().sessions).map_err(Error::internal)?;
+        for (k, v) in own {
+            merged[k] = v.clone();
         }
+        serde_json::from_value(merged)
+            .map_err(|e| Error::internal(format!("stored session policy: {e}")))
     }
 
-    /// Refuses a use of `session` from the caller's address when the policy forbids it:
-    /// audited, and with `revokeOnIpViolation` the session ends.
+    /// Refuses a use of a session from the caller's address when the policy forbids it:
+    /// audited, and with `revokeOnIpViolation` the session ends. Admin callers act for
+    /// users from anywhere and are not checked.
     pub(crate) async fn enforce_ip_policy(
         &self,
         ctx: &Ctx,
@@ -169,7 +189,7 @@ impl Auth {
         local_id: &str,
         signed_in_from: Option<&str>,
     ) -> Result<()> {
-        if policy.allows(signed_in_from, ctx.ip.as_deref()) {
+        if ctx.access.privileged || policy.allows(signed_in_from, ctx.ip.as_deref()) {
             return Ok(());
         }
         let mut d = Map::new();
@@ -194,35 +214,38 @@ impl Auth {
                 .await?;
             self.feed.notify_waiters();
         } else {
-            self.store()
-                .end_sessions(&[], ended::IP_VIOLATION, &[violation])
-                .await?;
+            self.store().append_events(&[violation]).await?;
         }
         Err(Error::code("TOKEN_EXPIRED"))
     }
 
-    /// `PATCH /firekeeper/v1/projects/{p}/config`: replaces the fields given.
+    /// `PATCH /firekeeper/v1/projects/{p}/config`: records the fields given; the others
+    /// keep following the server's default.
     pub async fn patch_session_policy(&self, project: &str, patch: &Value) -> Result<Value> {
-        let mut current =
-            serde_json::to_value(self.session_policy(project).await?).map_err(Error::internal)?;
         let Some(fields) = patch.get("sessionPolicy").and_then(Value::as_object) else {
             return Err(Error::InvalidArgument(
                 "Invalid JSON payload received. /sessionPolicy must be object".into(),
             ));
         };
-        for (k, v) in fields {
-            current[k] = v.clone();
+        let mut doc = (*self.project_settings(project).await?).clone();
+        let mut own = doc
+            .get("sessionPolicy")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        own.extend(fields.clone());
+        // Check the result before storing it.
+        let mut merged = serde_json::to_value(&self.config().sessions).map_err(Error::internal)?;
+        for (k, v) in &own {
+            merged[k] = v.clone();
         }
-        let policy: SessionPolicy = serde_json::from_value(current).map_err(|e| {
+        let policy: SessionPolicy = serde_json::from_value(merged).map_err(|e| {
             Error::InvalidArgument(format!("Invalid JSON payload received. /sessionPolicy {e}"))
         })?;
-        if policy.rotation_grace_secs < 0 || policy.rotation_grace_secs > 3600 {
-            return Err(Error::InvalidArgument(
-                "Invalid JSON payload received. /sessionPolicy/rotationGraceSecs must be between 0 and 3600".into(),
-            ));
-        }
-        let mut doc = (*self.project_settings(project).await?).clone();
-        doc["sessionPolicy"] = serde_json::to_value(policy).map_err(Error::internal)?;
+        policy.validate().map_err(|e| {
+            Error::InvalidArgument(format!("Invalid JSON payload received. /sessionPolicy/{e}"))
+        })?;
+        doc["sessionPolicy"] = Value::Object(own);
         self.put_project_settings(project, &doc).await?;
         self.firekeeper_config(project).await
     }
@@ -232,9 +255,15 @@ impl Auth {
         Ok(json!({ "sessionPolicy": policy }))
     }
 
-    /// Ends the oldest live sessions beyond the project's cap (best effort: the new
-    /// session is already stored and stays).
-    pub(crate) async fn enforce_session_cap(&self, ctx: &Ctx, local_id: &str) -> Result<()> {
+    /// Ends the oldest live sessions beyond the project's cap. Best effort: the new
+    /// session is already stored and stays, so a failure here is logged, not returned.
+    pub(crate) async fn enforce_session_cap(&self, ctx: &Ctx, local_id: &str) {
+        if let Err(e) = self.try_session_cap(ctx, local_id).await {
+            tracing::warn!(error = %e, "could not enforce the session cap");
+        }
+    }
+
+    async fn try_session_cap(&self, ctx: &Ctx, local_id: &str) -> Result<()> {
         let cap = self.session_policy(&ctx.access.project).await?.max_per_user;
         if cap == 0 {
             return Ok(());
@@ -416,9 +445,16 @@ impl Auth {
         project: &str,
         after: i64,
         since_ms: i64,
+        lookback_secs: Option<i64>,
         limit: u32,
         wait_secs: u64,
     ) -> Result<Value> {
+        // A lookback is measured on the server's clock, so a reader's skew cannot drop
+        // events from its snapshot.
+        let since_ms = match lookback_secs {
+            Some(l) => since_ms.max(self.clock().now_ms() - l.max(0) * 1000),
+            None => since_ms,
+        };
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs(wait_secs.min(MAX_WAIT_SECS));
         loop {
@@ -438,7 +474,11 @@ impl Auth {
                 )
                 .await?;
             if !events.is_empty() || tokio::time::Instant::now() >= deadline {
-                let next = events.last().map_or(after, |e| e.id);
+                // An idle reader moves to the head, so its next poll scans only new rows.
+                let next = match events.last() {
+                    Some(e) => e.id,
+                    None => after.max(self.store().head_event_id(project).await?),
+                };
                 let entries: Vec<Value> = events
                     .iter()
                     .map(|e| {

@@ -156,6 +156,7 @@ impl Auth {
                 self.store()
                     .update_account(&ctx.scope(), &acc, Some(&session), &events)
                     .await?;
+                self.enforce_session_cap(ctx, &acc.local_id).await;
                 let tokens = self.issue(&acc, &session, refresh_token)?;
                 Ok((acc, tokens))
             })

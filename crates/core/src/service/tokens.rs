@@ -2,12 +2,12 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{object, Auth, Ctx, Mode, ID_TOKEN_LIFETIME_SECS};
+use super::{object, Auth, Ctx, IpBinding, Mode, ID_TOKEN_LIFETIME_SECS};
 use crate::error::{Error, Result};
 use crate::model::{ended, event_kind, Account, Scope, Session};
 use crate::secrets::{new_secret, random_alnum, sha256};
 use crate::service::RefreshRequest;
-use crate::store::RefreshContext;
+use crate::store::{RefreshContext, SessionState};
 
 /// What a sign-in hands back to the client.
 #[derive(Debug, Clone)]
@@ -59,11 +59,17 @@ const SERVER_CLAIMS: &[&str] = &[
 
 /// The sign-in address, when the project's session policy asks for it.
 pub const SIGN_IN_IP_CLAIM: &str = "signInIpAddress";
+/// `sameAddress` when tokens may be used only from `signInIpAddress`.
+pub const IP_BINDING_CLAIM: &str = "ipBinding";
 
 /// A token's own claims: the server's, the profile's `name` and `picture`, and the
 /// session's sign-in address (each new session sets its own).
 fn is_standard_claim(name: &str) -> bool {
-    name == "name" || name == "picture" || name == SIGN_IN_IP_CLAIM || SERVER_CLAIMS.contains(&name)
+    name == "name"
+        || name == "picture"
+        || name == SIGN_IN_IP_CLAIM
+        || name == IP_BINDING_CLAIM
+        || SERVER_CLAIMS.contains(&name)
 }
 
 impl VerifiedIdToken {
@@ -190,12 +196,24 @@ impl Auth {
         provider: &str,
         mut extra_claims: Map<String, Value>,
     ) -> Result<(Session, String)> {
-        // The address a session is bound to travels in its tokens, so back ends can
-        // enforce the binding without asking.
-        if self.session_policy(&ctx.access.project).await?.ip_claim() {
+        let policy = self.session_policy(&ctx.access.project).await?;
+        if policy.ip_binding == IpBinding::TrustedRanges
+            && !ctx.access.privileged
+            && !policy.allows(None, ctx.ip.as_deref())
+        {
+            return Err(Error::detail(
+                "OPERATION_NOT_ALLOWED",
+                "Sign-in from this address is not allowed by the project's IP policy.",
+            ));
+        }
+        // The binding travels in the tokens, so back ends can enforce it without asking.
+        if policy.ip_claim() {
             if let Some(ip) = &ctx.ip {
                 extra_claims.insert(SIGN_IN_IP_CLAIM.into(), ip.clone().into());
             }
+        }
+        if policy.ip_binding == IpBinding::SameAddress {
+            extra_claims.insert(IP_BINDING_CLAIM.into(), "sameAddress".into());
         }
         let now = self.clock().now_ms();
         let refresh_token = new_secret()?;
@@ -253,7 +271,7 @@ impl Auth {
         self.store()
             .start_session(&session, Some(session.created_at), &[event])
             .await?;
-        self.enforce_session_cap(ctx, &acc.local_id).await?;
+        self.enforce_session_cap(ctx, &acc.local_id).await;
         let mut acc = acc.clone();
         acc.last_login_at = Some(session.created_at);
         self.issue(&acc, &session, refresh_token)
@@ -321,6 +339,38 @@ impl Auth {
             return Err(Error::code("TOKEN_EXPIRED"));
         }
         let policy = self.session_policy(&session.scope.project).await?;
+        let now = self.clock().now_ms();
+        let refresh_event =
+            |kind: &str| self.event(ctx, &acc.local_id, Some(&session.id), kind, Map::new());
+        let within_grace =
+            |at: i64| now - at <= policy.rotation_grace_secs * 1000 && session.successor.is_some();
+
+        // A rotated-out token replayed after the window: the family may be stolen. Checked
+        // before anything else, so no other refusal can hide the theft signal.
+        if let Some(at) = superseded_at.filter(|&at| !within_grace(at)) {
+            let mut d = Map::new();
+            d.insert("supersededAt".into(), at.into());
+            let ev = self.event(
+                ctx,
+                &acc.local_id,
+                Some(&session.id),
+                event_kind::REUSE_DETECTED,
+                d,
+            );
+            let mut ended_ev = refresh_event(event_kind::SESSION_ENDED);
+            ended_ev
+                .detail
+                .insert("reason".into(), ended::REUSE_DETECTED.into());
+            self.store()
+                .end_sessions(
+                    std::slice::from_ref(&session.id),
+                    ended::REUSE_DETECTED,
+                    &[ev, ended_ev],
+                )
+                .await?;
+            self.feed.notify_waiters();
+            return Err(Error::code("TOKEN_EXPIRED"));
+        }
         self.enforce_ip_policy(
             ctx,
             &policy,
@@ -329,49 +379,14 @@ impl Auth {
             session.ip.as_deref(),
         )
         .await?;
-        let now = self.clock().now_ms();
-        let refresh_event =
-            |kind: &str| self.event(ctx, &acc.local_id, Some(&session.id), kind, Map::new());
 
-        // The token presented was rotated out.
-        let mut answer_token = token.to_owned();
-        if let Some(at) = superseded_at {
-            let within_grace = now - at <= policy.rotation_grace_secs * 1000;
-            let current = match (&session.successor, within_grace) {
-                (Some(sealed), true) => {
-                    String::from_utf8(self.master().open(sealed)?).map_err(Error::internal)?
-                }
-                _ => {
-                    // Replayed after the window: the token family may be stolen.
-                    let mut d = Map::new();
-                    d.insert("supersededAt".into(), at.into());
-                    let ev = self.event(
-                        ctx,
-                        &acc.local_id,
-                        Some(&session.id),
-                        event_kind::REUSE_DETECTED,
-                        d,
-                    );
-                    let mut ended_ev = refresh_event(event_kind::SESSION_ENDED);
-                    ended_ev
-                        .detail
-                        .insert("reason".into(), ended::REUSE_DETECTED.into());
-                    self.store()
-                        .end_sessions(
-                            std::slice::from_ref(&session.id),
-                            ended::REUSE_DETECTED,
-                            &[ev, ended_ev],
-                        )
-                        .await?;
-                    self.feed.notify_waiters();
-                    return Err(Error::code("TOKEN_EXPIRED"));
-                }
-            };
+        let answer_token = if let (Some(_), Some(sealed)) = (superseded_at, &session.successor) {
             // A parallel tab within the window: hand it the current token.
+            let current = self.master().open_for(sealed, session.id.as_bytes())?;
             self.store()
                 .record_refresh(&session, now, Some(&refresh_event(event_kind::REFRESH)))
                 .await?;
-            answer_token = current;
+            String::from_utf8(current).map_err(Error::internal)?
         } else if policy.rotate_refresh_tokens {
             let next = new_secret()?;
             let rotated = self
@@ -380,7 +395,9 @@ impl Auth {
                     &session,
                     hash,
                     &sha256(next.as_bytes()),
-                    &self.master().seal(next.as_bytes())?,
+                    &self
+                        .master()
+                        .seal_for(next.as_bytes(), session.id.as_bytes())?,
                     now,
                     &refresh_event(event_kind::ROTATED),
                 )
@@ -388,7 +405,7 @@ impl Auth {
             if !rotated {
                 return Ok(None);
             }
-            answer_token = next;
+            next
         } else {
             // Plain refreshes are audited at most once a minute per session; lastUsedAt
             // stays exact. A client refreshes hourly, so this loses nothing real and keeps
@@ -398,7 +415,8 @@ impl Auth {
             self.store()
                 .record_refresh(&session, now, event.as_ref())
                 .await?;
-        }
+            token.to_owned()
+        };
         let id_token = self.mint_id_token(&session.scope, &acc, &session)?;
         Ok(Some(object(json!({
             "access_token": id_token,
@@ -460,13 +478,19 @@ impl Auth {
             .filter(|s| !s.is_empty())
             .ok_or_else(invalid)?;
         let sid = claims.get("sid").and_then(Value::as_str);
-        let (account, session_live) = match sid {
+        let (account, session) = match sid {
             Some(sid) => self
                 .store()
                 .account_with_session(&ctx.scope(), uid, sid)
                 .await?
                 .ok_or(Error::code("USER_NOT_FOUND"))?,
-            None => (self.require_account(&ctx.scope(), uid).await?, true),
+            None => (
+                self.require_account(&ctx.scope(), uid).await?,
+                SessionState {
+                    live: true,
+                    ip: None,
+                },
+            ),
         };
         let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
         if account.valid_since.is_some_and(|v| iat < v) {
@@ -476,15 +500,17 @@ impl Auth {
             return Err(Error::code("USER_DISABLED"));
         }
         // An ended session's ID tokens end with it.
-        if !session_live {
+        if !session.live {
             return Err(Error::code("TOKEN_EXPIRED"));
         }
-        if let (Some(bound), Some(sid)) =
-            (claims.get(SIGN_IN_IP_CLAIM).and_then(Value::as_str), sid)
-        {
+        // The binding follows the project's policy now and the session's recorded address,
+        // not whatever the token says.
+        if let (Some(sid), false) = (sid, ctx.access.privileged) {
             let policy = self.session_policy(&ctx.access.project).await?;
-            self.enforce_ip_policy(ctx, &policy, sid, &account.local_id, Some(bound))
-                .await?;
+            if policy.ip_binding != IpBinding::Off {
+                self.enforce_ip_policy(ctx, &policy, sid, &account.local_id, session.ip.as_deref())
+                    .await?;
+            }
         }
         Ok(VerifiedIdToken { claims, account })
     }

@@ -46,10 +46,10 @@ async fn dispatch(state: &AppState, inc: Incoming) -> Result<Value, Error> {
             return Err(Error::NotFound);
         }
         inc.require_some_credential(Accepts::KeyOrAdmin)?;
-        let body = inc.json_body(false)?;
         let access = auth
             .authorize(inc.credentials(), None, Accepts::KeyOrAdmin)
             .await?;
+        let body = inc.json_body(false)?;
         let tenant = auth.resolve_tenant(None, &body)?;
         let c = ctx(access, tenant, &inc);
         let id_token = body_str(&body, "idToken");
@@ -76,7 +76,9 @@ async fn dispatch(state: &AppState, inc: Incoming) -> Result<Value, Error> {
         .authorize(inc.credentials(), Some(project), Accepts::AdminOnly)
         .await?;
     let body = inc.json_body(false)?;
-    let c = ctx(access, None, &inc);
+    // Tenant users are addressed with `?tenantId=`.
+    let tenant = auth.resolve_tenant(None, &inc.query)?;
+    let c = ctx(access, tenant, &inc);
     let project = c.access.project.clone();
     match (method.as_str(), tail) {
         ("GET", ["config"]) => auth.firekeeper_config(&project).await,
@@ -85,15 +87,17 @@ async fn dispatch(state: &AppState, inc: Incoming) -> Result<Value, Error> {
                 .await
         }
         ("GET", ["accounts", uid, "sessions"]) => auth.list_sessions(&c, uid).await,
-        ("POST", ["accounts", uid_op]) if uid_op.ends_with(":revokeSessions") => {
-            let uid = uid_op.trim_end_matches(":revokeSessions");
-            auth.revoke_all_sessions(&c, uid, body_str(&body, "exceptSessionId"))
-                .await
-        }
-        ("POST", ["sessions", sid_op]) if sid_op.ends_with(":revoke") => {
-            auth.revoke_session(&c, sid_op.trim_end_matches(":revoke"))
-                .await
-        }
+        ("POST", ["accounts", uid_op]) => match uid_op.strip_suffix(":revokeSessions") {
+            Some(uid) => {
+                auth.revoke_all_sessions(&c, uid, body_str(&body, "exceptSessionId"))
+                    .await
+            }
+            None => Err(Error::NotFound),
+        },
+        ("POST", ["sessions", sid_op]) => match sid_op.strip_suffix(":revoke") {
+            Some(sid) => auth.revoke_session(&c, sid).await,
+            None => Err(Error::NotFound),
+        },
         ("GET", ["accounts", uid, "events"]) => {
             let after = query_i64(&inc, "after")?.unwrap_or(0);
             let limit = query_i64(&inc, "limit")?.unwrap_or(100);
@@ -105,10 +109,12 @@ async fn dispatch(state: &AppState, inc: Incoming) -> Result<Value, Error> {
             let limit = query_i64(&inc, "limit")?.unwrap_or(500);
             let wait = query_i64(&inc, "waitSecs")?.unwrap_or(0);
             let since = query_i64(&inc, "sinceMs")?.unwrap_or(0);
+            let lookback = query_i64(&inc, "lookbackSecs")?;
             auth.revocation_feed(
                 &project,
                 after,
                 since,
+                lookback,
                 limit.clamp(1, 1000) as u32,
                 wait.max(0) as u64,
             )

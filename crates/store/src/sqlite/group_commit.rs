@@ -12,6 +12,9 @@ use firekeeper_core::store::{StoreError, StoreResult};
 use super::backend;
 use super::store_impl::insert_events;
 
+/// The longest rotation grace window a policy may set.
+const MAX_GRACE_MS: i64 = 3_600_000;
+
 /// Most refreshes one transaction carries (and the bound on statement parameters).
 const MAX_BATCH: usize = 200;
 
@@ -50,8 +53,13 @@ async fn commit(writer: &SqlitePool, batch: &[Touch]) -> StoreResult<()> {
     let marks = vec!["?"; batch.len()].join(", ");
     let rows = vec!["(?, ?, ?)"; batch.len()].join(", ");
     let mut tx = writer.begin().await.map_err(backend)?;
-    let sql = format!("UPDATE sessions SET last_used_at = ? WHERE id IN ({marks})");
-    let mut q = sqlx::query(&sql).bind(now);
+    // The sealed copy of a rotated token is needed only within the grace window (an hour
+    // at most); refreshes drop it after that.
+    let sql = format!(
+        "UPDATE sessions SET last_used_at = ?, successor = CASE WHEN rotated_at < ? \
+         THEN NULL ELSE successor END WHERE id IN ({marks})"
+    );
+    let mut q = sqlx::query(&sql).bind(now).bind(now - MAX_GRACE_MS);
     for t in batch {
         q = q.bind(&t.session_id);
     }

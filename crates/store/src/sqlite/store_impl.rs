@@ -6,7 +6,8 @@ use sqlx::{Sqlite, Transaction};
 
 use firekeeper_core::model::{Account, Event, Scope, Session};
 use firekeeper_core::store::{
-    AdminToken, ApiKey, RefreshContext, ServiceAccount, Store, StoreError, StoreResult, StoredKey,
+    AdminToken, ApiKey, RefreshContext, ServiceAccount, SessionState, Store, StoreError,
+    StoreResult, StoredKey,
 };
 
 use super::rows::{self, ACCOUNT_COLUMNS, EVENT_COLUMNS, SESSION_COLUMNS};
@@ -104,8 +105,8 @@ async fn end_sessions_deleted(
     local_id: Option<&str>,
 ) -> StoreResult<()> {
     sqlx::query(
-        "UPDATE sessions SET revoked = 'user_deleted' WHERE project = ? AND tenant = ? \
-         AND (?3 IS NULL OR local_id = ?3) AND revoked IS NULL",
+        "UPDATE sessions SET revoked = 'user_deleted', successor = NULL WHERE project = ? \
+         AND tenant = ? AND (?3 IS NULL OR local_id = ?3) AND revoked IS NULL",
     )
     .bind(&scope.project)
     .bind(scope.tenant_key())
@@ -243,12 +244,17 @@ impl Store for SqliteStore {
         scope: &Scope,
         local_id: &str,
         session_id: &str,
-    ) -> StoreResult<Option<(Account, bool)>> {
+    ) -> StoreResult<Option<(Account, SessionState)>> {
+        let cols = ACCOUNT_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS}, EXISTS (SELECT 1 FROM sessions s WHERE s.id = ? \
-             AND s.project = accounts.project AND s.tenant = accounts.tenant \
-             AND s.local_id = accounts.local_id AND s.revoked IS NULL) AS session_live \
-             FROM accounts WHERE project = ? AND tenant = ? AND local_id = ?"
+            "SELECT {cols}, s.id IS NOT NULL AND s.revoked IS NULL AS session_live, \
+             s.ip AS session_ip FROM accounts a LEFT JOIN sessions s ON s.id = ? \
+             AND s.project = a.project AND s.tenant = a.tenant AND s.local_id = a.local_id \
+             WHERE a.project = ? AND a.tenant = ? AND a.local_id = ?"
         ))
         .bind(session_id)
         .bind(&scope.project)
@@ -261,7 +267,8 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let live: bool = sqlx::Row::try_get(&row, "session_live").map_err(backend)?;
-        Ok(Some((rows::account(&row)?, live)))
+        let ip: Option<String> = sqlx::Row::try_get(&row, "session_ip").map_err(backend)?;
+        Ok(Some((rows::account(&row)?, SessionState { live, ip })))
     }
 
     async fn account_by_email(&self, scope: &Scope, email: &str) -> StoreResult<Option<Account>> {
@@ -401,7 +408,21 @@ impl Store for SqliteStore {
 
     async fn wipe_project(&self, project: &str) -> StoreResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        for table in ["accounts", "federated_ids", "sessions", "project_configs"] {
+        sqlx::query(
+            "DELETE FROM superseded_refresh_tokens WHERE session_id IN \
+             (SELECT id FROM sessions WHERE project = ?)",
+        )
+        .bind(project)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for table in [
+            "accounts",
+            "federated_ids",
+            "sessions",
+            "project_configs",
+            "events",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE project = ?"))
                 .bind(project)
                 .execute(&mut *tx)
@@ -584,7 +605,7 @@ impl Store for SqliteStore {
         events: &[Event],
     ) -> StoreResult<u64> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let mut ended = 0;
+        let mut ended = std::collections::HashSet::new();
         for id in ids {
             let done = sqlx::query(
                 "UPDATE sessions SET revoked = ?, successor = NULL WHERE id = ? AND revoked IS NULL",
@@ -594,11 +615,35 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            ended += done.rows_affected();
+            if done.rows_affected() > 0 {
+                ended.insert(id.as_str());
+            }
         }
-        insert_events(&mut tx, events).await?;
+        // Re-revoking an ended session is no news.
+        let news: Vec<Event> = events
+            .iter()
+            .filter(|e| e.session_id.as_deref().is_none_or(|s| ended.contains(s)))
+            .cloned()
+            .collect();
+        insert_events(&mut tx, &news).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(ended)
+        Ok(ended.len() as u64)
+    }
+
+    async fn append_events(&self, events: &[Event]) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        insert_events(&mut tx, events).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn head_event_id(&self, project: &str) -> StoreResult<i64> {
+        let (id,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM events WHERE project = ?")
+                .bind(project)
+                .fetch_one(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(id)
     }
 
     async fn account_events(
@@ -631,7 +676,10 @@ impl Store for SqliteStore {
         since_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<Event>> {
-        let marks = vec!["?"; kinds.len().max(1)].join(", ");
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; kinds.len()].join(", ");
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE project = ? AND id > ? AND at >= ? \
              AND kind IN ({marks}) ORDER BY id LIMIT ?"
