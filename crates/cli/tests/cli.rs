@@ -44,6 +44,11 @@ fn start(data: &Path, extra: &[&str]) -> Running {
 }
 
 fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
+    start_logged(data, extra, env).0
+}
+
+/// Also returns the log lines seen up to the address line.
+fn start_logged(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Running, Vec<String>) {
     let mut child = cmd(data)
         .envs(env.iter().copied())
         .arg("serve")
@@ -57,21 +62,23 @@ fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut seen = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push(line.clone());
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let url = rest
                     .split_whitespace()
                     .next()
                     .unwrap_or_default()
                     .to_owned();
-                let _ = tx.send(url);
+                let _ = tx.send((url, seen.clone()));
             }
         }
     });
-    let base = rx
+    let (base, lines) = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("server did not report its address");
-    Running { child, base }
+    (Running { child, base }, lines)
 }
 
 impl Drop for Running {
@@ -159,7 +166,9 @@ async fn data_and_keys_survive_a_restart_and_sigterm_is_clean() {
     let key = key.trim().to_owned();
     assert!(key.starts_with("AIza") && key.len() == 39, "{key}");
 
-    let first = start(&data, &[]);
+    let (first, log) = start_logged(&data, &[], &[]);
+    // Logs to a pipe are plain text: the address line is parseable, no colour codes.
+    assert!(log.iter().all(|l| !l.contains('\u{1b}')), "{log:?}");
     let http = reqwest::Client::new();
     let signed: Value = http
         .post(format!(
