@@ -23,6 +23,7 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
     pub max_body_bytes: Option<usize>,
     pub key_rotation_secs: Option<i64>,
+    pub audit_retention_days: Option<u32>,
     pub log: Option<String>,
     pub password_hash: Option<HashCost>,
     pub sessions: Option<SessionPolicy>,
@@ -40,6 +41,7 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub max_body_bytes: usize,
     pub key_rotation_secs: i64,
+    pub audit_retention_days: u32,
     pub log: String,
     pub password_hash: HashCost,
     pub sessions: SessionPolicy,
@@ -58,6 +60,7 @@ const ENV_KEYS: &[&str] = &[
     "TRUSTED_PROXIES",
     "MAX_BODY_BYTES",
     "KEY_ROTATION_SECS",
+    "AUDIT_RETENTION_DAYS",
     "LOG",
     "PASSWORD_HASH_MEMORY_KIB",
     "PASSWORD_HASH_ITERATIONS",
@@ -124,6 +127,7 @@ impl FileConfig {
                 }
                 "MAX_BODY_BYTES" => self.max_body_bytes = Some(parse_env(name, value)?),
                 "KEY_ROTATION_SECS" => self.key_rotation_secs = Some(parse_env(name, value)?),
+                "AUDIT_RETENTION_DAYS" => self.audit_retention_days = Some(parse_env(name, value)?),
                 "LOG" => self.log = Some(value.clone()),
                 "PASSWORD_HASH_MEMORY_KIB" => self.cost().memory_kib = parse_env(name, value)?,
                 "PASSWORD_HASH_ITERATIONS" => self.cost().iterations = parse_env(name, value)?,
@@ -151,6 +155,7 @@ impl FileConfig {
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             max_body_bytes: self.max_body_bytes.unwrap_or(8 * 1024 * 1024),
             key_rotation_secs: self.key_rotation_secs.unwrap_or(6 * 3600),
+            audit_retention_days: self.audit_retention_days.unwrap_or(30),
             log: self.log.unwrap_or_else(|| "info".to_owned()),
             password_hash: self.password_hash.unwrap_or_default(),
             sessions: self.sessions.unwrap_or_default(),
@@ -160,6 +165,9 @@ impl FileConfig {
         }
         if s.key_rotation_secs < 60 {
             bail!("key_rotation_secs must be at least 60");
+        }
+        if s.audit_retention_days == 0 {
+            bail!("audit_retention_days must be at least 1");
         }
         if let Err(e) = s.sessions.validate() {
             bail!("[sessions]: {e}");

@@ -42,6 +42,8 @@ impl ServeArgs {
 
 /// How often the server checks for due key rotations and keys changed by other processes.
 const KEY_TICK: Duration = Duration::from_secs(2);
+/// How often audit history past its retention is deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub fn auth_config(settings: &Settings) -> AuthConfig {
     let mode = if settings.emulator {
@@ -122,6 +124,21 @@ pub async fn run(settings: Settings) -> Result<()> {
             }
         })
     };
+    let pruner = {
+        let auth = auth.clone();
+        let days = settings.audit_retention_days;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                every.tick().await;
+                match auth.prune_history(days).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "pruned audit history"),
+                    Err(e) => tracing::warn!(error = %e, "pruning audit history failed"),
+                }
+            }
+        })
+    };
     let state = AppState {
         auth,
         max_body_bytes: settings.max_body_bytes,
@@ -130,6 +147,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     };
     firekeeper_server::serve(listener, state, shutdown_signal()).await?;
     ticker.abort();
+    pruner.abort();
     dd.store.close().await;
     Ok(())
 }

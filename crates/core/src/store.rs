@@ -228,6 +228,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Event>>;
     /// Deletes events older than `before_ms`; returns how many.
     async fn prune_events(&self, before_ms: i64) -> StoreResult<u64>;
+    /// Deletes superseded refresh-token hashes older than `before_ms` (a replay of one is
+    /// then just an unknown token); returns how many.
+    async fn prune_superseded(&self, before_ms: i64) -> StoreResult<u64>;
 
     // Signing keys.
     async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<StoredKey>>;

@@ -1643,3 +1643,55 @@ async fn ip_bound_sessions() {
         .await;
     assert_eq!(st, 400, "{r}");
 }
+
+/// Sessions overtaken by the account (tokens revoked after they signed in, or the account
+/// disabled) list as ended and leave the cap's count; old history is pruned.
+#[tokio::test]
+async fn session_state_follows_the_account_and_history_is_pruned() {
+    let s = boot(Mode::Production).await;
+    let a = s.sign_up("overtaken@x.io").await;
+    let uid = a["localId"].as_str().unwrap().to_owned();
+    s.clock.advance_secs(5);
+    let now = s.clock.now_secs();
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": uid, "validSince": now}),
+    )
+    .await;
+    let (_, list) = s
+        .admin_get(&format!("{FK}/projects/{PROJECT}/accounts/{uid}/sessions"))
+        .await;
+    assert_eq!(
+        list["sessions"][0]["endedReason"], "tokens_revoked",
+        "{list}"
+    );
+    // A new sign-in is the only live session the user sees.
+    let b = s.sign_in("overtaken@x.io").await;
+    let (_, mine) = s
+        .post(
+            &format!("{FK}/sessions:list"),
+            json!({"idToken": b["idToken"]}),
+        )
+        .await;
+    assert_eq!(mine["sessions"].as_array().unwrap().len(), 1, "{mine}");
+    let (_, r) = s
+        .post(
+            &format!("{FK}/sessions:revokeOthers"),
+            json!({"idToken": b["idToken"]}),
+        )
+        .await;
+    assert_eq!(r["revoked"], 0, "nothing else was live");
+
+    // History past the retention goes; recent history stays.
+    let (_, before) = s
+        .admin_get(&format!("{FK}/projects/{PROJECT}/accounts/{uid}/events"))
+        .await;
+    assert!(!before["events"].as_array().unwrap().is_empty());
+    assert_eq!(s.auth.prune_history(30).await.unwrap(), 0);
+    s.clock.advance_secs(31 * 86_400);
+    assert!(s.auth.prune_history(30).await.unwrap() > 0);
+    let (_, after) = s
+        .admin_get(&format!("{FK}/projects/{PROJECT}/accounts/{uid}/events"))
+        .await;
+    assert!(after["events"].as_array().unwrap().is_empty(), "{after}");
+}

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::{Auth, Ctx};
 use crate::error::{Error, Result};
-use crate::model::{ended, event_kind, Event, Session};
+use crate::model::{ended, event_kind, Account, Event, Session};
 
 /// Where a session's tokens may be used from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +111,19 @@ const SETTINGS_TTL_MS: i64 = 2_000;
 const MAX_WAIT_SECS: u64 = 30;
 const MAX_PAGE: u32 = 1000;
 
-fn session_view(s: &Session, current: Option<&str>) -> Value {
+/// Why a session no longer works, if it doesn't: ended outright, or overtaken by the
+/// account (tokens revoked after it signed in, or the account disabled).
+fn ended_reason(s: &Session, acc: &Account) -> Option<String> {
+    if let Some(r) = &s.revoked {
+        return Some(r.clone());
+    }
+    if acc.valid_since.is_some_and(|v| s.auth_time < v) {
+        return Some("tokens_revoked".to_owned());
+    }
+    acc.disabled.then(|| "user_disabled".to_owned())
+}
+
+fn session_view(s: &Session, acc: &Account, current: Option<&str>) -> Value {
     let mut v = json!({
         "sessionId": s.id,
         "signInProvider": s.provider,
@@ -124,8 +136,8 @@ fn session_view(s: &Session, current: Option<&str>) -> Value {
     if let Some(ua) = &s.user_agent {
         v["userAgent"] = ua.clone().into();
     }
-    if let Some(r) = &s.revoked {
-        v["endedReason"] = r.clone().into();
+    if let Some(r) = ended_reason(s, acc) {
+        v["endedReason"] = r.into();
     }
     if current == Some(s.id.as_str()) {
         v["current"] = true.into();
@@ -268,12 +280,13 @@ impl Auth {
         if cap == 0 {
             return Ok(());
         }
+        let acc = self.require_account(&ctx.scope(), local_id).await?;
         let live: Vec<Session> = self
             .store()
             .sessions_of(&ctx.scope(), local_id)
             .await?
             .into_iter()
-            .filter(|s| s.revoked.is_none())
+            .filter(|s| ended_reason(s, &acc).is_none())
             .collect();
         // Newest first: everything past the cap goes.
         let evict: Vec<String> = live
@@ -310,10 +323,10 @@ impl Auth {
         Ok(n)
     }
 
-    fn live_ids(sessions: &[Session], except: Option<&str>) -> Vec<String> {
+    fn live_ids(sessions: &[Session], acc: &Account, except: Option<&str>) -> Vec<String> {
         sessions
             .iter()
-            .filter(|s| s.revoked.is_none() && Some(s.id.as_str()) != except)
+            .filter(|s| ended_reason(s, acc).is_none() && Some(s.id.as_str()) != except)
             .map(|s| s.id.clone())
             .collect()
     }
@@ -321,9 +334,11 @@ impl Auth {
     /// Admin: a user's sessions, newest first.
     pub async fn list_sessions(&self, ctx: &Ctx, local_id: &str) -> Result<Value> {
         let scope = ctx.scope();
-        self.require_account(&scope, local_id).await?;
+        let acc = self.require_account(&scope, local_id).await?;
         let list = self.store().sessions_of(&scope, local_id).await?;
-        Ok(json!({"sessions": list.iter().map(|s| session_view(s, None)).collect::<Vec<_>>()}))
+        Ok(
+            json!({"sessions": list.iter().map(|s| session_view(s, &acc, None)).collect::<Vec<_>>()}),
+        )
     }
 
     /// Admin: ends one session.
@@ -353,9 +368,9 @@ impl Auth {
         except: Option<&str>,
     ) -> Result<Value> {
         let scope = ctx.scope();
-        self.require_account(&scope, local_id).await?;
+        let acc = self.require_account(&scope, local_id).await?;
         let list = self.store().sessions_of(&scope, local_id).await?;
-        let ids = Self::live_ids(&list, except);
+        let ids = Self::live_ids(&list, &acc, except);
         let n = self
             .end_sessions(ctx, local_id, &ids, ended::REVOKED)
             .await?;
@@ -372,8 +387,8 @@ impl Auth {
         let current = v.session_id();
         Ok(json!({"sessions": list
             .iter()
-            .filter(|s| s.revoked.is_none())
-            .map(|s| session_view(s, current))
+            .filter(|s| ended_reason(s, &v.account).is_none())
+            .map(|s| session_view(s, &v.account, current))
             .collect::<Vec<_>>()}))
     }
 
@@ -414,7 +429,7 @@ impl Auth {
             .to_owned();
         let uid = v.account.local_id.clone();
         let list = self.store().sessions_of(&ctx.scope(), &uid).await?;
-        let ids = Self::live_ids(&list, Some(&current));
+        let ids = Self::live_ids(&list, &v.account, Some(&current));
         let n = self.end_sessions(ctx, &uid, &ids, ended::REVOKED).await?;
         Ok(json!({"revoked": n}))
     }
@@ -502,6 +517,15 @@ impl Auth {
                 () = tokio::time::sleep_until(deadline) => {}
             }
         }
+    }
+
+    /// Storage upkeep: drops audit events and superseded refresh-token hashes older than
+    /// `retention_days`. Returns how many rows went.
+    pub async fn prune_history(&self, retention_days: u32) -> Result<u64> {
+        let before = self.clock().now_ms() - i64::from(retention_days) * 86_400_000;
+        let events = self.store().prune_events(before).await?;
+        let tokens = self.store().prune_superseded(before).await?;
+        Ok(events + tokens)
     }
 
     /// Admin: revokes every refresh token of one user (`validSince = now`), as the Admin

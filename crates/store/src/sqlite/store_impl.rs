@@ -702,6 +702,15 @@ impl Store for SqliteStore {
         found.iter().map(rows::event).collect()
     }
 
+    async fn prune_superseded(&self, before_ms: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM superseded_refresh_tokens WHERE superseded_at < ?")
+            .bind(before_ms)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
     async fn prune_events(&self, before_ms: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM events WHERE at < ?")
             .bind(before_ms)
