@@ -370,9 +370,7 @@ impl Auth {
             push(kind, None, Map::new());
         }
         if let Some(s) = session {
-            let mut d = Map::new();
-            d.insert("provider".into(), s.provider.clone().into());
-            push(event_kind::SIGN_IN, Some(&s.id), d);
+            out.push(self.session_event(ctx, s, event_kind::SIGN_IN));
         }
         out
     }

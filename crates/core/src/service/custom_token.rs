@@ -59,9 +59,7 @@ impl Auth {
                 let (session, refresh) = self
                     .new_session(ctx, &acc, "custom", claims.clone())
                     .await?;
-                let mut detail = Map::new();
-                detail.insert("provider".into(), "custom".into());
-                let event = self.event(ctx, uid, Some(&session.id), event_kind::SIGN_UP, detail);
+                let event = self.session_event(ctx, &session, event_kind::SIGN_UP);
                 match self
                     .store()
                     .create_account(&scope, &acc, Some(&session), &[event])

@@ -184,6 +184,18 @@ impl Auth {
         }
     }
 
+    /// An audit event about a session, with its sign-in provider.
+    pub(crate) fn session_event(
+        &self,
+        ctx: &Ctx,
+        session: &crate::model::Session,
+        kind: &str,
+    ) -> crate::model::Event {
+        let mut detail = Map::new();
+        detail.insert("provider".into(), session.provider.clone().into());
+        self.event(ctx, &session.local_id, Some(&session.id), kind, detail)
+    }
+
     pub(crate) fn dummy_hash(&self) -> &str {
         &self.dummy_hash
     }

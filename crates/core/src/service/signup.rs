@@ -82,15 +82,7 @@ impl Auth {
             "anonymous"
         };
         let (session, refresh_token) = self.new_session(ctx, &acc, provider, Map::new()).await?;
-        let mut detail = Map::new();
-        detail.insert("provider".into(), provider.into());
-        let event = self.event(
-            ctx,
-            &acc.local_id,
-            Some(&session.id),
-            event_kind::SIGN_UP,
-            detail,
-        );
+        let event = self.session_event(ctx, &session, event_kind::SIGN_UP);
         self.store()
             .create_account(&ctx.scope(), &acc, Some(&session), &[event])
             .await?;

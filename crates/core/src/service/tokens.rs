@@ -259,15 +259,7 @@ impl Auth {
         extra_claims: Map<String, Value>,
     ) -> Result<IssuedTokens> {
         let (session, refresh_token) = self.new_session(ctx, acc, provider, extra_claims).await?;
-        let mut detail = Map::new();
-        detail.insert("provider".into(), provider.into());
-        let event = self.event(
-            ctx,
-            &acc.local_id,
-            Some(&session.id),
-            event_kind::SIGN_IN,
-            detail,
-        );
+        let event = self.session_event(ctx, &session, event_kind::SIGN_IN);
         self.store()
             .start_session(&session, Some(session.created_at), &[event])
             .await?;
