@@ -19,10 +19,12 @@ pub struct FileConfig {
     pub project: Option<String>,
     pub emulator: Option<bool>,
     pub issuer_prefix: Option<String>,
+    pub cookie_issuer_prefix: Option<String>,
     pub public_url: Option<String>,
     pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
     pub max_body_bytes: Option<usize>,
     pub key_rotation_secs: Option<i64>,
+    pub cookie_key_rotation_secs: Option<i64>,
     pub audit_retention_days: Option<u32>,
     pub log: Option<String>,
     pub password_hash: Option<HashCost>,
@@ -37,10 +39,12 @@ pub struct Settings {
     pub project: String,
     pub emulator: bool,
     pub issuer_prefix: String,
+    pub cookie_issuer_prefix: String,
     pub public_url: Option<String>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub max_body_bytes: usize,
     pub key_rotation_secs: i64,
+    pub cookie_key_rotation_secs: i64,
     pub audit_retention_days: u32,
     pub log: String,
     pub password_hash: HashCost,
@@ -48,6 +52,7 @@ pub struct Settings {
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "firekeeper.toml";
+pub const MIN_AUDIT_RETENTION_DAYS: u32 = 15;
 
 /// The `FIREKEEPER_*` variables this program reads.
 const ENV_KEYS: &[&str] = &[
@@ -56,10 +61,12 @@ const ENV_KEYS: &[&str] = &[
     "PROJECT",
     "EMULATOR",
     "ISSUER_PREFIX",
+    "COOKIE_ISSUER_PREFIX",
     "PUBLIC_URL",
     "TRUSTED_PROXIES",
     "MAX_BODY_BYTES",
     "KEY_ROTATION_SECS",
+    "COOKIE_KEY_ROTATION_SECS",
     "AUDIT_RETENTION_DAYS",
     "LOG",
     "PASSWORD_HASH_MEMORY_KIB",
@@ -114,6 +121,7 @@ impl FileConfig {
                 "PROJECT" => self.project = Some(value.clone()),
                 "EMULATOR" => self.emulator = Some(parse_bool(name, value)?),
                 "ISSUER_PREFIX" => self.issuer_prefix = Some(value.clone()),
+                "COOKIE_ISSUER_PREFIX" => self.cookie_issuer_prefix = Some(value.clone()),
                 "PUBLIC_URL" => self.public_url = Some(value.clone()),
                 "TRUSTED_PROXIES" => {
                     self.trusted_proxies = Some(
@@ -127,6 +135,9 @@ impl FileConfig {
                 }
                 "MAX_BODY_BYTES" => self.max_body_bytes = Some(parse_env(name, value)?),
                 "KEY_ROTATION_SECS" => self.key_rotation_secs = Some(parse_env(name, value)?),
+                "COOKIE_KEY_ROTATION_SECS" => {
+                    self.cookie_key_rotation_secs = Some(parse_env(name, value)?)
+                }
                 "AUDIT_RETENTION_DAYS" => self.audit_retention_days = Some(parse_env(name, value)?),
                 "LOG" => self.log = Some(value.clone()),
                 "PASSWORD_HASH_MEMORY_KIB" => self.cost().memory_kib = parse_env(name, value)?,
@@ -151,10 +162,14 @@ impl FileConfig {
             issuer_prefix: self
                 .issuer_prefix
                 .unwrap_or_else(|| "https://securetoken.google.com/".to_owned()),
+            cookie_issuer_prefix: self
+                .cookie_issuer_prefix
+                .unwrap_or_else(|| "https://session.firebase.google.com/".to_owned()),
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             max_body_bytes: self.max_body_bytes.unwrap_or(8 * 1024 * 1024),
             key_rotation_secs: self.key_rotation_secs.unwrap_or(6 * 3600),
+            cookie_key_rotation_secs: self.cookie_key_rotation_secs.unwrap_or(24 * 3600),
             audit_retention_days: self.audit_retention_days.unwrap_or(30),
             log: self.log.unwrap_or_else(|| "info".to_owned()),
             password_hash: self.password_hash.unwrap_or_default(),
@@ -166,8 +181,16 @@ impl FileConfig {
         if s.key_rotation_secs < 60 {
             bail!("key_rotation_secs must be at least 60");
         }
-        if s.audit_retention_days == 0 {
-            bail!("audit_retention_days must be at least 1");
+        if s.cookie_key_rotation_secs < 60 {
+            bail!("cookie_key_rotation_secs must be at least 60");
+        }
+        // The revocation feed must reach back over a whole session cookie's life, or a
+        // verifier's snapshot could miss the revocation of a cookie still in use.
+        if s.audit_retention_days < MIN_AUDIT_RETENTION_DAYS {
+            bail!(
+                "audit_retention_days must be at least {MIN_AUDIT_RETENTION_DAYS} \
+                 (the longest session cookie lives 14 days)"
+            );
         }
         if let Err(e) = s.sessions.validate() {
             bail!("[sessions]: {e}");

@@ -55,6 +55,8 @@ pub fn auth_config(settings: &Settings) -> AuthConfig {
     cfg.issuer_prefix = settings.issuer_prefix.clone();
     cfg.hash_cost = settings.password_hash;
     cfg.key_rotation_secs = settings.key_rotation_secs;
+    cfg.cookie_key_rotation_secs = settings.cookie_key_rotation_secs;
+    cfg.cookie_issuer_prefix = settings.cookie_issuer_prefix.clone();
     cfg.sessions = settings.sessions.clone();
     cfg
 }
@@ -118,7 +120,7 @@ pub async fn run(settings: Settings) -> Result<()> {
             let mut every = tokio::time::interval(KEY_TICK);
             loop {
                 every.tick().await;
-                if let Err(e) = auth.id_keys().tick().await {
+                if let Err(e) = auth.tick_keys().await {
                     tracing::warn!(error = %e, "key upkeep failed");
                 }
             }

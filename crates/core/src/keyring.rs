@@ -15,6 +15,9 @@ use crate::secrets::MasterKey;
 use crate::store::{Store, StoredKey};
 
 pub const ID_TOKEN_KEYS: &str = "id_token";
+/// Session cookies are signed by keys of their own, so neither kind of token verifies as
+/// the other even before the issuer is compared.
+pub const SESSION_COOKIE_KEYS: &str = "session_cookie";
 
 /// The key that signs at `now`: the latest to have activated.
 pub fn active_key(keys: &[StoredKey], now: i64) -> Option<&StoredKey> {
@@ -36,6 +39,14 @@ impl KeyPolicy {
         Self {
             rotation_secs,
             retention_secs: 3600 + 300,
+        }
+    }
+
+    /// A retired cookie key stays published as long as the longest cookie it signed lives.
+    pub fn session_cookies(rotation_secs: i64) -> Self {
+        Self {
+            rotation_secs,
+            retention_secs: crate::service::SESSION_COOKIE_MAX_SECS + 300,
         }
     }
 }

@@ -155,6 +155,7 @@ pub mod ended {
     pub const REUSE_DETECTED: &str = "reuse_detected";
     /// Used from an address the project's IP policy does not allow.
     pub const IP_VIOLATION: &str = "ip_violation";
+    pub const SESSION_COOKIE_CREATED: &str = "session_cookie_created";
 }
 
 /// Kinds of audit events (`Event::kind`).
@@ -173,6 +174,7 @@ pub mod event_kind {
     pub const ENABLED: &str = "enabled";
     pub const DELETED: &str = "deleted";
     pub const IP_VIOLATION: &str = "ip_violation";
+    pub const SESSION_COOKIE_CREATED: &str = "session_cookie_created";
 
     /// The kinds a verifier's revocation cache follows.
     pub const REVOCATIONS: &[&str] = &[

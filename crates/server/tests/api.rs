@@ -408,6 +408,20 @@ async fn garbage_never_causes_a_500() {
                 }
             }
         }
+        let cookie_url = format!("{IT}/projects/{PROJECT}:createSessionCookie");
+        for field in ["idToken", "validDuration", "tenantId"] {
+            for v in &values {
+                for base in [json!({}), json!({"idToken": id_token})] {
+                    let mut body = base;
+                    body[field] = v.clone();
+                    let (st, b) = s.admin_post(&cookie_url, body.clone()).await;
+                    assert!(st < 500, "createSessionCookie {body} -> {st} {b}");
+                    if st != 200 {
+                        assert_envelope(st, &b);
+                    }
+                }
+            }
+        }
         for garbage in ["", "x", "a.b.c", "e30.e30.", "...", &id_token] {
             let (st, b) = s.refresh(garbage).await;
             assert_eq!(st, 400, "{b}");
@@ -1694,4 +1708,292 @@ async fn session_state_follows_the_account_and_history_is_pruned() {
         .admin_get(&format!("{FK}/projects/{PROJECT}/accounts/{uid}/events"))
         .await;
     assert!(after["events"].as_array().unwrap().is_empty(), "{after}");
+}
+
+/// The verifying key of a session cookie, from the session-cookie JWKS only.
+async fn cookie_key(s: &Server, kid: &str) -> Option<firekeeper_tokens::PublicKey> {
+    let (st, jwks) = s
+        .raw(
+            s.http
+                .get(format!("{}{IT}/sessionCookiePublicKeys", s.base))
+                .query(&[("key", &s.key)]),
+        )
+        .await;
+    assert_eq!(st, 200, "{jwks}");
+    jwks["keys"].as_array().unwrap().iter().find_map(|k| {
+        (k["kid"] == kid).then(|| {
+            firekeeper_tokens::PublicKey::from_jwk(
+                kid,
+                k["n"].as_str().unwrap(),
+                k["e"].as_str().unwrap(),
+            )
+            .unwrap()
+        })
+    })
+}
+
+#[tokio::test]
+async fn session_cookies_follow_firebase() {
+    let s = boot(Mode::Production).await;
+    let cookie_url = format!("{IT}/projects/{PROJECT}:createSessionCookie");
+    let user = s.sign_up("cookie@x.io").await;
+    let uid = user["localId"].as_str().unwrap().to_owned();
+    let id_token = user["idToken"].as_str().unwrap().to_owned();
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": uid, "customAttributes": "{\"admin\":true}"}),
+    )
+    .await;
+    // A token minted after the claim was set carries it.
+    let (_, signed_in) = s
+        .post(
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "cookie@x.io", "password": "secret-pw", "returnSecureToken": true}),
+        )
+        .await;
+    let id_token_with_claim = signed_in["idToken"].as_str().unwrap().to_owned();
+    s.clock.advance_secs(30);
+
+    let (st, b) = s
+        .admin_post(
+            &cookie_url,
+            json!({"idToken": id_token_with_claim, "validDuration": "3600"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let cookie = b["sessionCookie"].as_str().unwrap().to_owned();
+    let (h, c, t) = (
+        header(&cookie),
+        claims(&cookie),
+        claims(&id_token_with_claim),
+    );
+    assert_eq!(h["alg"], "RS256");
+    let now = s.clock.now_ms() / 1000;
+    assert_eq!(
+        c["iss"],
+        format!("https://session.firebase.google.com/{PROJECT}")
+    );
+    assert_eq!(c["iat"], now);
+    assert_eq!(c["exp"], now + 3600);
+    assert_eq!(c["admin"], true);
+    // Every other claim is the ID token's, in its order.
+    let strip = |v: &Value| {
+        let mut m = v.as_object().unwrap().clone();
+        for k in ["iss", "iat", "exp"] {
+            m.shift_remove(k);
+        }
+        m
+    };
+    assert_eq!(strip(&c), strip(&t));
+    assert_eq!(
+        strip(&c).keys().collect::<Vec<_>>(),
+        strip(&t).keys().collect::<Vec<_>>()
+    );
+
+    // Signed by a cookie key: published in the cookie sets, never among the ID-token keys.
+    let kid = h["kid"].as_str().unwrap();
+    let key = cookie_key(&s, kid).await.expect("kid in the cookie JWKS");
+    firekeeper_tokens::jws::verify_rs256_in_place(&cookie, &key).unwrap();
+    let res = s
+        .http
+        .get(format!(
+            "{}/identitytoolkit/v3/relyingparty/publicKeys",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(cache.starts_with("public, max-age="), "{cache}");
+    let pems: Value = res.json().await.unwrap();
+    assert!(pems[kid]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    let (_, id_pems) = s
+        .raw(s.http.get(format!(
+            "{}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
+            s.base
+        )))
+        .await;
+    assert!(id_pems.get(kid).is_none());
+    assert!(cookie_key(&s, header(&id_token)["kid"].as_str().unwrap())
+        .await
+        .is_none());
+    // ...so a cookie is no ID token.
+    let (st, b) = s.admin_post(&cookie_url, json!({"idToken": cookie})).await;
+    assert_eq!((st, message(&b)), (400, "INVALID_ID_TOKEN"));
+    let (st, b) = s
+        .post(&format!("{IT}/accounts:lookup"), json!({"idToken": cookie}))
+        .await;
+    assert_eq!((st, message(&b)), (400, "INVALID_ID_TOKEN"));
+
+    // Durations: absent or 0 is two weeks; 300 and 1209600 are the bounds.
+    for (given, want) in [
+        (json!(null), 1_209_600),
+        (json!(0), 1_209_600),
+        (json!(300), 300),
+    ] {
+        let (st, b) = s
+            .admin_post(
+                &cookie_url,
+                json!({"idToken": id_token, "validDuration": given}),
+            )
+            .await;
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(
+            claims(b["sessionCookie"].as_str().unwrap())["exp"],
+            now + want
+        );
+    }
+    for bad in [json!(299), json!(1_209_601), json!(-5)] {
+        let (st, b) = s
+            .admin_post(
+                &cookie_url,
+                json!({"idToken": id_token, "validDuration": bad}),
+            )
+            .await;
+        assert_eq!((st, message(&b)), (400, "INVALID_DURATION"), "{bad}");
+    }
+    let (st, b) = s
+        .admin_post(
+            &cookie_url,
+            json!({"idToken": id_token, "validDuration": "soon"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    assert_envelope(st, &b);
+
+    // Admin only, own project only, an ID token required and checked.
+    let (st, b) = s.post(&cookie_url, json!({"idToken": id_token})).await;
+    assert_eq!(st, 401, "{b}");
+    assert_eq!(b["error"]["status"], "UNAUTHENTICATED");
+    let (st, _) = s
+        .admin_post(
+            &format!("{IT}/projects/other-project:createSessionCookie"),
+            json!({"idToken": id_token}),
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, b) = s
+        .admin_post(&cookie_url, json!({"validDuration": 600}))
+        .await;
+    assert_eq!((st, message(&b)), (400, "MISSING_ID_TOKEN"));
+    for garbage in [
+        "x",
+        "a.b.c",
+        "e30.e30.",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ] {
+        let (st, b) = s.admin_post(&cookie_url, json!({"idToken": garbage})).await;
+        assert_eq!((st, message(&b)), (400, "INVALID_ID_TOKEN"), "{garbage}");
+    }
+    // Revoked, disabled, expired, deleted.
+    s.clock.advance_secs(1);
+    let (_, fresh) = s
+        .post(
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "cookie@x.io", "password": "secret-pw", "returnSecureToken": true}),
+        )
+        .await;
+    let fresh = fresh["idToken"].as_str().unwrap().to_owned();
+    s.clock.advance_secs(1);
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": uid, "validSince": (s.clock.now_ms() / 1000).to_string()}),
+    )
+    .await;
+    let (st, b) = s.admin_post(&cookie_url, json!({"idToken": fresh})).await;
+    assert_eq!((st, message(&b)), (400, "TOKEN_EXPIRED"));
+    s.clock.advance_secs(1);
+    let (_, again) = s
+        .post(
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "cookie@x.io", "password": "secret-pw", "returnSecureToken": true}),
+        )
+        .await;
+    let again = again["idToken"].as_str().unwrap().to_owned();
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": uid, "disableUser": true}),
+    )
+    .await;
+    let (st, b) = s.admin_post(&cookie_url, json!({"idToken": again})).await;
+    assert_eq!((st, message(&b)), (400, "USER_DISABLED"));
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": uid, "disableUser": false}),
+    )
+    .await;
+    let (st, _) = s.admin_post(&cookie_url, json!({"idToken": again})).await;
+    assert_eq!(st, 200);
+    s.clock.advance_secs(3601);
+    let (st, b) = s.admin_post(&cookie_url, json!({"idToken": again})).await;
+    assert_eq!((st, message(&b)), (400, "INVALID_ID_TOKEN"), "expired");
+    let other = s.sign_up("gone@x.io").await;
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:delete"),
+        json!({"localId": other["localId"]}),
+    )
+    .await;
+    let (st, b) = s
+        .admin_post(&cookie_url, json!({"idToken": other["idToken"]}))
+        .await;
+    assert_eq!((st, message(&b)), (400, "USER_NOT_FOUND"));
+
+    // The audit log records each cookie with its session.
+    let events = firekeeper_core::Store::account_events(
+        &*s.store,
+        &firekeeper_core::model::Scope {
+            project: PROJECT.into(),
+            tenant: None,
+        },
+        &uid,
+        0,
+        100,
+    )
+    .await
+    .unwrap();
+    let made = events
+        .iter()
+        .filter(|e| e.kind == "session_cookie_created")
+        .count();
+    assert_eq!(made, 5);
+
+    // Cookie keys rotate on their own; a retired key stays published.
+    let old_kid = kid.to_owned();
+    let old = s.auth.cookie_keys().current().active.kid().to_owned();
+    assert_eq!(old, old_kid);
+    s.clock.advance_secs(24 * 3600 + 1);
+    s.auth.tick_keys().await.unwrap();
+    let newer = s.auth.cookie_keys().current().active.kid().to_owned();
+    assert_ne!(newer, old_kid);
+    assert!(cookie_key(&s, &old_kid).await.is_some());
+}
+
+#[tokio::test]
+async fn emulator_session_cookies_are_unsigned() {
+    let s = boot(Mode::Emulator).await;
+    let user = s.sign_up("emu-cookie@x.io").await;
+    let (st, b) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}:createSessionCookie"),
+            json!({"idToken": user["idToken"], "validDuration": 600}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let cookie = b["sessionCookie"].as_str().unwrap();
+    assert!(cookie.ends_with('.'), "empty signature");
+    assert_eq!(header(cookie)["alg"], "none");
+    let c = claims(cookie);
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 600);
+    assert_eq!(c["sub"], user["localId"]);
+    // The tenant form answers too.
+    let (st, b) = s
+        .admin_post(
+            &format!("{IT}/projects/{PROJECT}/tenants/t1:createSessionCookie"),
+            json!({"idToken": user["idToken"]}),
+        )
+        .await;
+    assert_eq!((st, message(&b)), (400, "TENANT_ID_MISMATCH"), "{b}");
 }

@@ -7,6 +7,7 @@ mod admin;
 mod custom_token;
 mod project;
 mod requests;
+mod session_cookie;
 mod sessions;
 mod signin;
 mod signup;
@@ -17,13 +18,14 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use requests::*;
+pub use session_cookie::{SESSION_COOKIE_MAX_SECS, SESSION_COOKIE_MIN_SECS};
 pub use sessions::{IpBinding, SessionPolicy};
 pub use tokens::{IssuedTokens, VerifiedIdToken};
 
 use crate::access::Access;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::keyring::{KeyPolicy, KeyRing, ID_TOKEN_KEYS};
+use crate::keyring::{KeyPolicy, KeyRing, ID_TOKEN_KEYS, SESSION_COOKIE_KEYS};
 use crate::model::{Account, Scope};
 use crate::password::{HashCost, Hasher};
 use crate::secrets::MasterKey;
@@ -46,6 +48,11 @@ pub struct AuthConfig {
     pub issuer_prefix: String,
     pub hash_cost: HashCost,
     pub key_rotation_secs: i64,
+    /// Session-cookie issuer is this prefix plus the project id.
+    pub cookie_issuer_prefix: String,
+    /// How long a session-cookie key signs. Retired keys stay published for the longest
+    /// cookie lifetime, so a longer period keeps the published set small.
+    pub cookie_key_rotation_secs: i64,
     /// Session rules for projects that set none of their own.
     pub sessions: SessionPolicy,
 }
@@ -58,6 +65,8 @@ impl AuthConfig {
             issuer_prefix: "https://securetoken.google.com/".to_owned(),
             hash_cost: HashCost::default(),
             key_rotation_secs: 6 * 3600,
+            cookie_issuer_prefix: "https://session.firebase.google.com/".to_owned(),
+            cookie_key_rotation_secs: 24 * 3600,
             sessions: SessionPolicy::default(),
         }
     }
@@ -97,6 +106,7 @@ pub struct Auth {
     clock: Arc<dyn Clock>,
     hasher: Hasher,
     id_keys: KeyRing,
+    cookie_keys: KeyRing,
     master: Arc<MasterKey>,
     /// Woken after every committed event, for long-polling feed readers.
     pub(crate) feed: tokio::sync::Notify,
@@ -133,6 +143,14 @@ impl Auth {
             master.clone(),
         )
         .await?;
+        let cookie_keys = KeyRing::open(
+            SESSION_COOKIE_KEYS,
+            KeyPolicy::session_cookies(config.cookie_key_rotation_secs),
+            store.clone(),
+            clock.clone(),
+            master.clone(),
+        )
+        .await?;
         Ok(Self {
             key_cache: crate::access::KeyCache::default(),
             hash_slots: tokio::sync::Semaphore::new(
@@ -143,6 +161,7 @@ impl Auth {
             clock,
             hasher,
             id_keys,
+            cookie_keys,
             dummy_hash,
             master,
             feed: tokio::sync::Notify::new(),
@@ -221,6 +240,16 @@ impl Auth {
 
     pub fn id_keys(&self) -> &KeyRing {
         &self.id_keys
+    }
+
+    pub fn cookie_keys(&self) -> &KeyRing {
+        &self.cookie_keys
+    }
+
+    /// Both key rings' periodic upkeep.
+    pub async fn tick_keys(&self) -> Result<()> {
+        self.id_keys.tick().await?;
+        self.cookie_keys.tick().await
     }
 
     pub fn issuer(&self, project: &str) -> String {

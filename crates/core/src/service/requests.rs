@@ -190,3 +190,13 @@ pub struct RefreshRequest {
     pub grant_type: Option<String>,
     pub refresh_token: Option<String>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateSessionCookieRequest {
+    pub id_token: Option<String>,
+    /// Seconds; the Node Admin SDK sends a number, the REST schema a string.
+    #[serde(deserialize_with = "int_or_string")]
+    pub valid_duration: Option<i64>,
+    pub tenant_id: Option<String>,
+}

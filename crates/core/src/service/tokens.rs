@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::{object, Auth, Ctx, IpBinding, Mode, ID_TOKEN_LIFETIME_SECS};
 use crate::error::{Error, Result};
+use crate::keyring::KeyRing;
 use crate::model::{ended, event_kind, Account, Scope, Session};
 use crate::secrets::{new_secret, random_alnum, sha256};
 use crate::service::RefreshRequest;
@@ -168,11 +169,12 @@ impl Auth {
         c
     }
 
-    fn encode(&self, claims: &Map<String, Value>) -> Result<String> {
+    /// Signs with `ring`'s active key; unsigned in emulator mode, as the Admin SDKs expect.
+    pub(crate) fn encode(&self, ring: &KeyRing, claims: &Map<String, Value>) -> Result<String> {
         match self.config().mode {
             Mode::Emulator => Ok(firekeeper_tokens::jws::encode_unsigned(claims)),
             Mode::Production => {
-                let keys = self.id_keys().current();
+                let keys = ring.current();
                 firekeeper_tokens::jws::sign_rs256(&keys.active, claims).map_err(Error::internal)
             }
         }
@@ -185,7 +187,10 @@ impl Auth {
         session: &Session,
     ) -> Result<String> {
         let now_s = self.clock().now_secs();
-        self.encode(&self.id_token_claims(scope, acc, session, now_s))
+        self.encode(
+            self.id_keys(),
+            &self.id_token_claims(scope, acc, session, now_s),
+        )
     }
 
     /// A new sign-in session (not yet stored) and its refresh token.

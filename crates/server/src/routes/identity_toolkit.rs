@@ -95,6 +95,8 @@ enum Op {
     Query,
     GetProjectConfig,
     RecaptchaParams,
+    CreateSessionCookie,
+    SessionCookiePublicKeys,
     /// In the API, not served yet (its issue is open): 501 with the operation's name.
     Later(&'static str),
 }
@@ -121,15 +123,15 @@ fn v1_op(method: &Method, op: &str, has_project: bool) -> Option<Op> {
         (_, "accounts:sendVerificationCode") => Op::Later("accounts:sendVerificationCode"),
         (_, "accounts:signInWithPhoneNumber") => Op::Later("accounts:signInWithPhoneNumber"),
         (_, "accounts:batchCreate") => Op::Later("accounts:batchCreate"),
-        (_, "createSessionCookie") => Op::Later("createSessionCookie"),
-        (_, "sessionCookiePublicKeys") => Op::Later("sessionCookiePublicKeys"),
+        ("POST", "createSessionCookie") if has_project => Op::CreateSessionCookie,
+        ("GET", "sessionCookiePublicKeys") => Op::SessionCookiePublicKeys,
         _ => return None,
     })
 }
 
 fn accepts(op: Op) -> Accepts {
     match op {
-        Op::BatchGet | Op::BatchDelete | Op::Query => Accepts::AdminOnly,
+        Op::BatchGet | Op::BatchDelete | Op::Query | Op::CreateSessionCookie => Accepts::AdminOnly,
         _ => Accepts::KeyOrAdmin,
     }
 }
@@ -167,6 +169,8 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
         Op::Query => auth.query(&c, typed(body)?).await,
         Op::GetProjectConfig => auth.project_config(&c),
         Op::RecaptchaParams => Ok(auth.recaptcha_params()),
+        Op::CreateSessionCookie => auth.create_session_cookie(&c, typed(body)?).await,
+        Op::SessionCookiePublicKeys => auth.cookie_keys().current().jwks(),
         Op::Later(name) => Err(Error::NotImplemented(format!(
             "{name} is not implemented yet."
         ))),

@@ -1,5 +1,6 @@
-//! Public keys for ID tokens: the x509 PEM map and JWKS at Google's paths, and OpenID
-//! discovery for the issuer (§4.7). `max-age` never outlives the next key activation.
+//! Public keys for ID tokens (the x509 PEM map and JWKS at Google's paths, and OpenID
+//! discovery for the issuer) and for session cookies (the x509 PEM map), §4.7. `max-age`
+//! never outlives the next key activation.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,11 +16,18 @@ use crate::AppState;
 
 const X509_PATH: &str = "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com";
 const JWKS_PATH: &str = "/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
+/// Where the Admin SDKs fetch session-cookie keys (`COOKIE_CERT_URI`), also under the
+/// emulator-style host prefix.
+const COOKIE_X509_PATH: &str = "/identitytoolkit/v3/relyingparty/publicKeys";
+const COOKIE_X509_HOST_PATH: &str =
+    "/www.googleapis.com/identitytoolkit/v3/relyingparty/publicKeys";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(X509_PATH, get(x509))
         .route(JWKS_PATH, get(jwks))
+        .route(COOKIE_X509_PATH, get(cookie_x509))
+        .route(COOKIE_X509_HOST_PATH, get(cookie_x509))
         .route(
             "/securetoken.google.com/{project}/.well-known/openid-configuration",
             get(discovery),
@@ -41,6 +49,11 @@ fn cached(state: &AppState, body: &Value, keys: &KeySet) -> Response {
 
 async fn x509(State(state): State<AppState>) -> Response {
     let keys = state.auth.id_keys().current();
+    cached(&state, &keys.x509_map(), &keys)
+}
+
+async fn cookie_x509(State(state): State<AppState>) -> Response {
+    let keys = state.auth.cookie_keys().current();
     cached(&state, &keys.x509_map(), &keys)
 }
 
