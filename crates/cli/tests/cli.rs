@@ -722,3 +722,240 @@ async fn sdk_extractor_enforces_ip_bound_sessions() {
     drop(server);
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }
+
+/// Session cookies through the Rust SDK: creation, verification, error kinds, and the
+/// axum login / extractor / logout helpers against a server in another process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_session_cookies_end_to_end() {
+    use firekeeper_sdk::session::{session_login, session_logout, Session, SessionCookies};
+    use firekeeper_sdk::{Config, Verifier, VerifyError, SESSION_COOKIE_MAX};
+    let data = temp_dir("cookies").join("data");
+    let key = String::from_utf8(run(cmd(&data).args(["api-keys", "create"])).stdout).unwrap();
+    let key = key.trim().to_owned();
+    let admin = String::from_utf8(run(cmd(&data).args(["admin-tokens", "create"])).stdout).unwrap();
+    let admin = admin.trim().to_owned();
+    let server = start(&data, &[]);
+    let http = reqwest::Client::new();
+    let it = format!("{}/identitytoolkit.googleapis.com/v1", server.base);
+    let sign_in = |op: &'static str, email: &'static str| {
+        let (http, url) = (http.clone(), format!("{it}/accounts:{op}?key={key}"));
+        async move {
+            let v: Value = http
+                .post(url)
+                .json(&json!({"email": email, "password": "secret-pw"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                v["idToken"].as_str().unwrap().to_owned(),
+                v["localId"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let (token, uid) = sign_in("signUp", "cookie-sdk@x.io").await;
+    let verifier = Verifier::new(
+        Config::new(server.base.clone(), "demo-firekeeper")
+            .admin_token(admin.clone())
+            .lookback(SESSION_COOKIE_MAX + Duration::from_secs(300)),
+    )
+    .unwrap();
+    let feed = verifier.follow_revocations();
+
+    let cookie = verifier
+        .create_session_cookie(&token, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let claims = verifier.verify_session_cookie(&cookie, true).await.unwrap();
+    let id_claims = verifier.verify_id_token(&token, true).await.unwrap();
+    assert_eq!(claims.uid(), uid);
+    assert_eq!(claims.auth_time(), id_claims.auth_time());
+    assert_eq!(
+        claims.get("exp").and_then(Value::as_i64).unwrap() - claims.issued_at(),
+        3600
+    );
+    // Neither kind passes for the other.
+    assert!(matches!(
+        verifier.verify_id_token(&cookie, false).await,
+        Err(VerifyError::Invalid(_))
+    ));
+    assert!(matches!(
+        verifier.verify_session_cookie(&token, false).await,
+        Err(VerifyError::Invalid(_))
+    ));
+    for bad in [
+        Duration::from_secs(299),
+        SESSION_COOKIE_MAX + Duration::from_secs(1),
+    ] {
+        assert!(matches!(
+            verifier.create_session_cookie(&token, bad).await,
+            Err(VerifyError::Invalid(_))
+        ));
+    }
+    assert!(matches!(
+        verifier
+            .create_session_cookie("garbage", Duration::from_secs(600))
+            .await,
+        Err(VerifyError::Invalid(_))
+    ));
+
+    // The helpers, mounted as a site would.
+    let cookies = SessionCookies::new(verifier.clone());
+    let app = axum::Router::new()
+        .route("/sessionLogin", axum::routing::post(session_login))
+        .route("/sessionLogout", axum::routing::post(session_logout))
+        .route(
+            "/profile",
+            axum::routing::get(|Session(c): Session| async move { c.uid().to_owned() }),
+        )
+        .with_state(cookies.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let (csrf, _) = cookies.issue_csrf().unwrap();
+    let login = |csrf_body: String, id_token: String| {
+        let (http, url, csrf) = (http.clone(), format!("{site}/sessionLogin"), csrf.clone());
+        async move {
+            let r = http
+                .post(url)
+                .header("cookie", format!("csrfToken={csrf}"))
+                .json(&json!({"idToken": id_token, "csrfToken": csrf_body}))
+                .send()
+                .await
+                .unwrap();
+            let set = r
+                .headers()
+                .get("set-cookie")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), set)
+        }
+    };
+    let profile = |cookie: String| {
+        let (http, url) = (http.clone(), format!("{site}/profile"));
+        async move {
+            let r = http
+                .get(url)
+                .header("cookie", format!("session={cookie}"))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }
+    };
+    assert_eq!(login("forged".into(), token.clone()).await, (401, None));
+    let (status, set) = login(csrf.clone(), token.clone()).await;
+    assert_eq!(status, 200);
+    let set = set.unwrap();
+    for part in ["HttpOnly", "Secure", "Max-Age=432000", "Path=/"] {
+        assert!(set.contains(part), "{set} lacks {part}");
+    }
+    let site_cookie = set
+        .strip_prefix("session=")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(profile(site_cookie.clone()).await, 200);
+    assert_eq!(
+        profile(token.clone()).await,
+        401,
+        "an ID token is no cookie"
+    );
+    let (h, p, s) = {
+        let mut it = site_cookie.split('.');
+        (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+    };
+    let forged_payload = p.replacen('e', "f", 1);
+    assert_eq!(profile(format!("{h}.{forged_payload}.{s}")).await, 401);
+
+    // Logout ends the cookie's own session: a kept copy stops working.
+    let r = http
+        .post(format!("{site}/sessionLogout"))
+        .header("cookie", format!("session={site_cookie}; csrfToken={csrf}"))
+        .form(&[("csrfToken", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while profile(site_cookie.clone()).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ended session still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        verifier.verify_session_cookie(&site_cookie, true).await,
+        Err(VerifyError::Revoked)
+    );
+
+    // Revocation and disabling reach cookies made before them (another sign-in, so the
+    // ended session above plays no part).
+    let (token, _) = sign_in("signInWithPassword", "cookie-sdk@x.io").await;
+    let cookie = verifier
+        .create_session_cookie(&token, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(verifier.verify_session_cookie(&cookie, true).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    verifier.revoke_refresh_tokens(&uid, None).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while verifier.verify_session_cookie(&cookie, true).await != Err(VerifyError::Revoked) {
+        assert!(std::time::Instant::now() < deadline, "revocation not seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        verifier
+            .create_session_cookie(&token, Duration::from_secs(600))
+            .await,
+        Err(VerifyError::Revoked),
+        "a revoked ID token gets no cookie"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (fresh, _) = sign_in("signInWithPassword", "cookie-sdk@x.io").await;
+    let fresh_cookie = verifier
+        .create_session_cookie(&fresh, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert!(verifier
+        .verify_session_cookie(&fresh_cookie, true)
+        .await
+        .is_ok());
+    let r = http
+        .post(format!("{it}/projects/demo-firekeeper/accounts:update"))
+        .bearer_auth(&admin)
+        .json(&json!({"localId": uid, "disableUser": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while verifier.verify_session_cookie(&fresh_cookie, true).await != Err(VerifyError::Disabled) {
+        assert!(std::time::Instant::now() < deadline, "disable not seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        verifier
+            .create_session_cookie(&fresh, Duration::from_secs(600))
+            .await,
+        Err(VerifyError::Disabled)
+    );
+    feed.abort();
+    drop(server);
+    let _ = std::fs::remove_dir_all(data.parent().unwrap());
+}

@@ -16,7 +16,7 @@ use crate::{Claims, Verifier, VerifyError};
 #[derive(Debug, Clone)]
 pub struct SignedIn(pub Claims);
 
-fn reject(status: StatusCode, why: &str) -> Response {
+pub(crate) fn reject(status: StatusCode, why: &str) -> Response {
     (status, axum::Json(serde_json::json!({"error": why}))).into_response()
 }
 
@@ -78,17 +78,24 @@ where
             }
             Err(e) => return Err(reject(StatusCode::UNAUTHORIZED, &e.to_string())),
         };
-        let same_address = claims.str("ipBinding") == Some("sameAddress");
-        if let (true, Some(bound)) = (same_address, claims.str("signInIpAddress")) {
-            let bound: Option<IpAddr> = bound.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
-            let from = client_ip(parts, &verifier.config().trusted_proxies);
-            if from.is_none() || from != bound {
-                return Err(reject(
-                    StatusCode::UNAUTHORIZED,
-                    "this session is bound to another address",
-                ));
-            }
+        if !address_allowed(parts, &verifier, &claims) {
+            return Err(reject(
+                StatusCode::UNAUTHORIZED,
+                "this session is bound to another address",
+            ));
         }
         Ok(SignedIn(claims))
     }
+}
+
+/// False when the claims bind the session to its sign-in address (`ipBinding:
+/// sameAddress` with `signInIpAddress`) and the request comes from elsewhere.
+pub(crate) fn address_allowed(parts: &Parts, verifier: &Verifier, claims: &Claims) -> bool {
+    let same_address = claims.str("ipBinding") == Some("sameAddress");
+    let Some(bound) = claims.str("signInIpAddress").filter(|_| same_address) else {
+        return true;
+    };
+    let bound: Option<IpAddr> = bound.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
+    let from = client_ip(parts, &verifier.config().trusted_proxies);
+    from.is_some() && from == bound
 }

@@ -25,14 +25,16 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod claims;
 mod error;
 mod extract;
 mod keys;
 mod revocations;
+pub mod session;
 mod verifier;
 
 pub use claims::Claims;
 pub use error::VerifyError;
 pub use extract::SignedIn;
-pub use verifier::{Config, FeedStatus, Verifier};
+pub use verifier::{Config, FeedStatus, Verifier, SESSION_COOKIE_MAX, SESSION_COOKIE_MIN};

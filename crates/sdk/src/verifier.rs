@@ -8,6 +8,10 @@ use crate::revocations::RevocationState;
 use crate::{Claims, VerifyError};
 
 const JWKS_PATH: &str = "/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
+const COOKIE_JWKS_PATH: &str = "/identitytoolkit.googleapis.com/v1/sessionCookiePublicKeys";
+/// Session cookies live five minutes to two weeks.
+pub const SESSION_COOKIE_MIN: Duration = Duration::from_secs(300);
+pub const SESSION_COOKIE_MAX: Duration = Duration::from_secs(14 * 24 * 3600);
 /// How long the server holds a feed poll open when nothing happens.
 const POLL_WAIT_SECS: u64 = 25;
 /// Feed events per request.
@@ -15,12 +19,23 @@ const FEED_PAGE: usize = 1000;
 /// Tokens may be used a little before `iat` (clock skew), as the Go Admin SDK allows.
 const SKEW_SECS: i64 = 300;
 
+/// Slack for clock differences between this process and the server when deciding whether
+/// a token is young enough for the snapshot.
+const LOOKBACK_MARGIN_SECS: i64 = 60;
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    IdToken,
+    SessionCookie,
+}
+
 /// Where the server is and how to trust it.
 #[derive(Debug, Clone)]
 pub struct Config {
     base_url: String,
-    project: String,
+    pub(crate) project: String,
     issuer: String,
+    cookie_issuer: String,
     admin_token: Option<String>,
     max_staleness: Duration,
     lookback: Duration,
@@ -33,6 +48,7 @@ impl Config {
         Self {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             issuer: format!("https://securetoken.google.com/{project}"),
+            cookie_issuer: format!("https://session.firebase.google.com/{project}"),
             project,
             admin_token: None,
             max_staleness: Duration::from_secs(60),
@@ -61,6 +77,21 @@ impl Config {
         self
     }
 
+    /// When the server's `cookie_issuer_prefix` is not Google's.
+    pub fn cookie_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.cookie_issuer = issuer.into();
+        self
+    }
+
+    /// How far back the revocation snapshot reaches (default: an ID token's life plus
+    /// skew). A token issued before it is checked with the server instead, so a site
+    /// that verifies long-lived session cookies sets [`SESSION_COOKIE_MAX`] plus a little
+    /// here to answer every check from memory.
+    pub fn lookback(mut self, d: Duration) -> Self {
+        self.lookback = d;
+        self
+    }
+
     /// How long the feed may be silent before revocation checks ask the server instead.
     pub fn max_staleness(mut self, d: Duration) -> Self {
         self.max_staleness = d;
@@ -81,6 +112,7 @@ struct Inner {
     config: Config,
     http: reqwest::Client,
     keys: KeyCache,
+    cookie_keys: KeyCache,
     revocations: RwLock<RevocationState>,
 }
 
@@ -88,7 +120,16 @@ struct Inner {
 #[derive(Clone)]
 pub struct Verifier(Arc<Inner>);
 
-fn now_secs() -> i64 {
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("base_url", &self.0.config.base_url)
+            .field("project", &self.0.config.project)
+            .finish()
+    }
+}
+
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -102,10 +143,12 @@ impl Verifier {
             .build()
             .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
         let keys = KeyCache::new(format!("{}{JWKS_PATH}", config.base_url));
+        let cookie_keys = KeyCache::new(format!("{}{COOKIE_JWKS_PATH}", config.base_url));
         Ok(Self(Arc::new(Inner {
             config,
             http,
             keys,
+            cookie_keys,
             revocations: RwLock::new(RevocationState::default()),
         })))
     }
@@ -118,14 +161,28 @@ impl Verifier {
         token: &str,
         check_revoked: bool,
     ) -> Result<Claims, VerifyError> {
-        let claims = self.verify_signed(token).await?;
+        let claims = self.verify_signed(token, Kind::IdToken).await?;
         if check_revoked {
             self.check_revoked(&claims).await?;
         }
         Ok(claims)
     }
 
-    async fn verify_signed(&self, token: &str) -> Result<Claims, VerifyError> {
+    /// [`verify_id_token`](Self::verify_id_token) for session cookies: the cookie keys and
+    /// issuer, so an ID token is never accepted as a cookie nor the reverse.
+    pub async fn verify_session_cookie(
+        &self,
+        cookie: &str,
+        check_revoked: bool,
+    ) -> Result<Claims, VerifyError> {
+        let claims = self.verify_signed(cookie, Kind::SessionCookie).await?;
+        if check_revoked {
+            self.check_revoked(&claims).await?;
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signed(&self, token: &str, kind: Kind) -> Result<Claims, VerifyError> {
         let invalid = |why: &str| VerifyError::Invalid(why.to_owned());
         use firekeeper_tokens::jws;
         // Header, then signature over the token as given, and only then the payload.
@@ -137,14 +194,18 @@ impl Verifier {
             .get("kid")
             .and_then(Value::as_str)
             .ok_or_else(|| invalid("no kid"))?;
-        let key = self.0.keys.key(&self.0.http, kid).await?;
+        let (keys, issuer) = match kind {
+            Kind::IdToken => (&self.0.keys, &self.0.config.issuer),
+            Kind::SessionCookie => (&self.0.cookie_keys, &self.0.config.cookie_issuer),
+        };
+        let key = keys.key(&self.0.http, kid).await?;
         jws::verify_rs256_in_place(token, &key).map_err(|_| invalid("bad signature"))?;
         let claims = Claims(jws::decode_payload(token).map_err(|_| invalid("not a compact JWS"))?);
         let cfg = &self.0.config;
         if claims.str("aud") != Some(cfg.project.as_str()) {
             return Err(invalid("wrong audience"));
         }
-        if claims.str("iss") != Some(cfg.issuer.as_str()) {
+        if claims.str("iss") != Some(issuer.as_str()) {
             return Err(invalid("wrong issuer"));
         }
         let sub_ok = claims
@@ -175,9 +236,14 @@ impl Verifier {
                 .revocations
                 .read()
                 .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))?;
-            if state
-                .synced_at
-                .is_some_and(|t| t.elapsed() <= self.0.config.max_staleness)
+            // The snapshot holds the events of the last `lookback`; an older token may have
+            // been revoked before it.
+            let covered = claims.issued_at()
+                > now_secs() - self.0.config.lookback.as_secs() as i64 + LOOKBACK_MARGIN_SECS;
+            if covered
+                && state
+                    .synced_at
+                    .is_some_and(|t| t.elapsed() <= self.0.config.max_staleness)
             {
                 return state.check(claims);
             }
@@ -185,13 +251,16 @@ impl Verifier {
         self.check_with_server(claims).await
     }
 
-    fn admin(&self) -> Result<&str, VerifyError> {
+    pub(crate) fn admin(&self) -> Result<&str, VerifyError> {
         self.0.config.admin_token.as_deref().ok_or_else(|| {
             VerifyError::Unavailable("check_revoked needs Config::admin_token".into())
         })
     }
 
-    async fn admin_call(&self, req: reqwest::RequestBuilder) -> Result<Value, VerifyError> {
+    pub(crate) async fn admin_call(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Value, VerifyError> {
         let unavailable = |e: String| VerifyError::Unavailable(format!("revocation lookup: {e}"));
         let res = req
             .bearer_auth(self.admin()?)
@@ -205,7 +274,11 @@ impl Verifier {
     }
 
     /// `base/segments...` with each segment percent-encoded, plus `?tenantId=` for tenants.
-    fn url(&self, segments: &[&str], tenant: Option<&str>) -> Result<reqwest::Url, VerifyError> {
+    pub(crate) fn url(
+        &self,
+        segments: &[&str],
+        tenant: Option<&str>,
+    ) -> Result<reqwest::Url, VerifyError> {
         let mut url = reqwest::Url::parse(&self.0.config.base_url)
             .map_err(|e| VerifyError::Unavailable(format!("base url: {e}")))?;
         url.path_segments_mut()
@@ -353,6 +426,10 @@ impl Verifier {
                 }
             }
         })
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.0.http
     }
 
     pub(crate) fn config(&self) -> &Config {

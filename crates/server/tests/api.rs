@@ -1714,9 +1714,9 @@ async fn session_state_follows_the_account_and_history_is_pruned() {
 async fn cookie_key(s: &Server, kid: &str) -> Option<firekeeper_tokens::PublicKey> {
     let (st, jwks) = s
         .raw(
+            // Public: no API key needed.
             s.http
-                .get(format!("{}{IT}/sessionCookiePublicKeys", s.base))
-                .query(&[("key", &s.key)]),
+                .get(format!("{}{IT}/sessionCookiePublicKeys", s.base)),
         )
         .await;
     assert_eq!(st, 200, "{jwks}");

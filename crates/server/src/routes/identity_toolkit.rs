@@ -96,7 +96,6 @@ enum Op {
     GetProjectConfig,
     RecaptchaParams,
     CreateSessionCookie,
-    SessionCookiePublicKeys,
     /// In the API, not served yet (its issue is open): 501 with the operation's name.
     Later(&'static str),
 }
@@ -124,7 +123,6 @@ fn v1_op(method: &Method, op: &str, has_project: bool) -> Option<Op> {
         (_, "accounts:signInWithPhoneNumber") => Op::Later("accounts:signInWithPhoneNumber"),
         (_, "accounts:batchCreate") => Op::Later("accounts:batchCreate"),
         ("POST", "createSessionCookie") if has_project => Op::CreateSessionCookie,
-        ("GET", "sessionCookiePublicKeys") => Op::SessionCookiePublicKeys,
         _ => return None,
     })
 }
@@ -170,7 +168,6 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
         Op::GetProjectConfig => auth.project_config(&c),
         Op::RecaptchaParams => Ok(auth.recaptcha_params()),
         Op::CreateSessionCookie => auth.create_session_cookie(&c, typed(body)?).await,
-        Op::SessionCookiePublicKeys => auth.cookie_keys().current().jwks(),
         Op::Later(name) => Err(Error::NotImplemented(format!(
             "{name} is not implemented yet."
         ))),

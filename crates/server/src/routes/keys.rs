@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use firekeeper_core::keyring::KeySet;
+use firekeeper_core::keyring::{KeyRing, KeySet};
 use serde_json::{json, Value};
 
 use super::emulator::ApiPath;
@@ -19,6 +19,9 @@ const JWKS_PATH: &str = "/service_accounts/v1/jwk/securetoken@system.gserviceacc
 /// Where the Admin SDKs fetch session-cookie keys (`COOKIE_CERT_URI`), also under the
 /// emulator-style host prefix.
 const COOKIE_X509_PATH: &str = "/identitytoolkit/v3/relyingparty/publicKeys";
+/// Session-cookie keys as JWKS. Production asks for an API key here; public keys need no
+/// secret, so any verifier may fetch them.
+const COOKIE_JWKS_PATH: &str = "/identitytoolkit.googleapis.com/v1/sessionCookiePublicKeys";
 const COOKIE_X509_HOST_PATH: &str =
     "/www.googleapis.com/identitytoolkit/v3/relyingparty/publicKeys";
 
@@ -28,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route(JWKS_PATH, get(jwks))
         .route(COOKIE_X509_PATH, get(cookie_x509))
         .route(COOKIE_X509_HOST_PATH, get(cookie_x509))
+        .route(COOKIE_JWKS_PATH, get(cookie_jwks))
         .route(
             "/securetoken.google.com/{project}/.well-known/openid-configuration",
             get(discovery),
@@ -58,9 +62,17 @@ async fn cookie_x509(State(state): State<AppState>) -> Response {
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    let keys = state.auth.id_keys().current();
+    jwks_of(&state, state.auth.id_keys())
+}
+
+async fn cookie_jwks(State(state): State<AppState>) -> Response {
+    jwks_of(&state, state.auth.cookie_keys())
+}
+
+fn jwks_of(state: &AppState, ring: &KeyRing) -> Response {
+    let keys = ring.current();
     match keys.jwks() {
-        Ok(body) => cached(&state, &body, &keys),
+        Ok(body) => cached(state, &body, &keys),
         Err(e) => ApiError(e).into_response(),
     }
 }
