@@ -8,6 +8,8 @@
 # `pip install -r interop/python/requirements.txt` first.
 # FK_BIN defaults to target/debug/firekeeper (relative to the repo root).
 # FK_KEEP_WORK=1 keeps the temporary data directories and logs.
+# FK_SITE_BIN (and FK_SITE_STATIC, default examples/session-site/static) runs the example
+# session-cookie site's test in headless Chromium as well.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -149,6 +151,16 @@ echo "interop: node --test interop/node/*.test.mjs"
 node --test interop/node/*.test.mjs || status=1
 echo "interop: python3 -m pytest -q interop/python"
 python3 -m pytest -q interop/python || status=1
+if [[ -n "${FK_SITE_BIN:-}" ]]; then
+  case "$FK_SITE_BIN" in /*) ;; *) FK_SITE_BIN="$ROOT/$FK_SITE_BIN" ;; esac
+  FK_SITE_STATIC="${FK_SITE_STATIC:-$ROOT/examples/session-site/static}"
+  case "$FK_SITE_STATIC" in /*) ;; *) FK_SITE_STATIC="$ROOT/$FK_SITE_STATIC" ;; esac
+  export FK_SITE_BIN FK_SITE_STATIC
+  echo "interop: node --test interop/browser/*.test.mjs (example site in headless Chromium)"
+  node --test interop/browser/*.test.mjs || status=1
+else
+  echo "interop: FK_SITE_BIN not set; skipping the example site's browser test"
+fi
 
 for entry in "emulator:$EMU_PID" "default:$PROD_PID"; do
   if ! kill -0 "${entry#*:}" 2>/dev/null; then
