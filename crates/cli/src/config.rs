@@ -245,4 +245,21 @@ mod tests {
         assert_eq!(s.password_hash.parallelism, 1);
         assert!(toml::from_str::<FileConfig>("[password_hash]\nmemroy_kib = 1\n").is_err());
     }
+
+    #[test]
+    fn cookie_settings_and_retention_floor() {
+        let f: FileConfig = toml::from_str(
+            "cookie_key_rotation_secs = 3600\ncookie_issuer_prefix = \"https://s.example/\"\n",
+        )
+        .unwrap();
+        let s = f.settings().unwrap();
+        assert_eq!(s.cookie_key_rotation_secs, 3600);
+        assert_eq!(s.cookie_issuer_prefix, "https://s.example/");
+        let short: FileConfig = toml::from_str("audit_retention_days = 14").unwrap();
+        let err = short.settings().unwrap_err().to_string();
+        assert!(
+            err.contains("audit_retention_days must be at least 15"),
+            "{err}"
+        );
+    }
 }
