@@ -26,6 +26,17 @@ impl Claims {
         self.0.get("iat").and_then(Value::as_i64).unwrap_or(0)
     }
 
+    /// The time a revocation is compared with: the sign-in (`auth_time`), as the Node Admin
+    /// SDK does, or `iat` when earlier or absent. A cookie made from an old sign-in is then
+    /// revoked even in the second it was made; the server refuses to extend a sign-in
+    /// older than a revocation, so no valid token has an older `auth_time`.
+    pub fn revocation_time(&self) -> i64 {
+        match self.auth_time() {
+            a if a > 0 => a.min(self.issued_at()),
+            _ => self.issued_at(),
+        }
+    }
+
     pub fn auth_time(&self) -> i64 {
         self.0.get("auth_time").and_then(Value::as_i64).unwrap_or(0)
     }

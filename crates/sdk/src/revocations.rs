@@ -86,7 +86,7 @@ impl RevocationState {
             if u.disabled {
                 return Err(VerifyError::Disabled);
             }
-            if iat < u.valid_since {
+            if claims.revocation_time() < u.valid_since {
                 return Err(VerifyError::Revoked);
             }
         }
@@ -117,6 +117,11 @@ mod tests {
         s.apply(&[json!({"id": 1, "localId": "u", "kind": "tokens_revoked", "at": 101_000, "detail": {"validSince": 101}})]);
         assert_eq!(s.check(&c), Err(VerifyError::Revoked));
         assert!(s.check(&claims(json!({"sub": "u", "iat": 101}))).is_ok());
+        // A token minted after the revocation from an older sign-in is revoked too.
+        assert_eq!(
+            s.check(&claims(json!({"sub": "u", "iat": 101, "auth_time": 99}))),
+            Err(VerifyError::Revoked)
+        );
         s.apply(&[json!({"id": 2, "localId": "u", "kind": "disabled", "at": 1})]);
         assert_eq!(
             s.check(&claims(json!({"sub": "u", "iat": 200}))),

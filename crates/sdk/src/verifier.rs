@@ -317,7 +317,7 @@ impl Verifier {
             .as_str()
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0);
-        if claims.issued_at() < valid_since {
+        if claims.revocation_time() < valid_since {
             return Err(VerifyError::Revoked);
         }
         if let Some(sid) = claims.session_id() {
