@@ -821,7 +821,7 @@ async fn sdk_session_cookies_end_to_end() {
         .await
         .unwrap();
     });
-    let (csrf, _) = cookies.issue_csrf().unwrap();
+    let (csrf, _) = cookies.issue_csrf(&axum::http::HeaderMap::new()).unwrap();
     let login = |csrf_body: String, id_token: String| {
         let (http, url, csrf) = (http.clone(), format!("{site}/sessionLogin"), csrf.clone());
         async move {

@@ -155,7 +155,6 @@ pub mod ended {
     pub const REUSE_DETECTED: &str = "reuse_detected";
     /// Used from an address the project's IP policy does not allow.
     pub const IP_VIOLATION: &str = "ip_violation";
-    pub const SESSION_COOKIE_CREATED: &str = "session_cookie_created";
 }
 
 /// Kinds of audit events (`Event::kind`).

@@ -12,6 +12,9 @@ use crate::{Claims, VerifyError};
 struct UserState {
     /// Unix seconds; tokens issued before it are revoked.
     valid_since: i64,
+    /// When the latest revocation happened (ms, server clock): a backdated `validSince`
+    /// must stay as long as the event itself.
+    revoked_at: i64,
     disabled: bool,
     /// Unix ms; tokens issued before it name a deleted user.
     deleted_at: Option<i64>,
@@ -25,6 +28,9 @@ pub(crate) struct RevocationState {
     ended: HashMap<String, i64>,
     pub cursor: i64,
     pub synced_at: Option<Instant>,
+    /// The snapshot holds every event from here on (ms, server clock): older tokens must
+    /// be checked with the server.
+    pub floor_ms: i64,
 }
 
 fn key(tenant: Option<&str>, uid: &str) -> (String, String) {
@@ -43,6 +49,7 @@ impl RevocationState {
                     let v = e["detail"]["validSince"].as_i64().unwrap_or(at / 1000);
                     let u = self.users.entry(k).or_default();
                     u.valid_since = u.valid_since.max(v);
+                    u.revoked_at = u.revoked_at.max(at);
                 }
                 "session_ended" | "refresh_token_reuse_detected" => {
                     if let Some(sid) = e["sessionId"].as_str() {
@@ -64,16 +71,21 @@ impl RevocationState {
         }
     }
 
-    /// Forgets what can no longer matter: revocations and deletions before `before_ms`
-    /// (every token they affect has expired) and sessions ended before it. Disabled users
-    /// stay until enabled.
+    /// Forgets events from before `before_ms` (server clock) and moves the snapshot's
+    /// floor there: tokens older than the floor are checked with the server instead.
+    /// Disabled users stay until enabled.
     pub fn prune(&mut self, before_ms: i64) {
+        self.floor_ms = self.floor_ms.max(before_ms);
         self.ended.retain(|_, at| *at >= before_ms);
         self.users.retain(|_, u| {
-            u.disabled
-                || u.valid_since * 1000 >= before_ms
-                || u.deleted_at.is_some_and(|d| d >= before_ms)
+            u.disabled || u.revoked_at >= before_ms || u.deleted_at.is_some_and(|d| d >= before_ms)
         });
+    }
+
+    /// Whether the snapshot holds every event since the token was minted (with `margin_ms`
+    /// to spare). Earlier events cannot touch it: the server applied them before minting.
+    pub fn covers(&self, claims: &Claims, margin_ms: i64) -> bool {
+        claims.issued_at() * 1000 >= self.floor_ms + margin_ms
     }
 
     /// The memory-only revocation check.
@@ -145,6 +157,15 @@ mod tests {
             "a re-created uid"
         );
         assert_eq!(s.cursor, 5);
+        // A backdated validSince stays as long as its event does.
+        s.apply(&[json!({"id": 6, "localId": "b", "kind": "tokens_revoked", "at": 900_000, "detail": {"validSince": 10}})]);
+        s.prune(800_000);
+        assert_eq!(
+            s.check(&claims(json!({"sub": "b", "iat": 850, "auth_time": 5}))),
+            Err(VerifyError::Revoked)
+        );
+        assert!(!s.covers(&claims(json!({"sub": "b", "iat": 799})), 0));
+        assert!(s.covers(&claims(json!({"sub": "b", "iat": 800})), 0));
         // Tenants are separate namespaces.
         assert!(s
             .check(&claims(

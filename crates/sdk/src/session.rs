@@ -43,10 +43,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::extract::{address_allowed, reject};
-use crate::verifier::now_secs;
+use crate::verifier::{now_secs, SESSION_COOKIE_MAX, SESSION_COOKIE_MIN};
 use crate::{Claims, Verifier, VerifyError};
 
-/// How the session cookie is set.
+/// How the session cookie is set. On a site that shares its registrable domain with hosts
+/// it does not trust, prefer `__Host-` names (with `secure`, no `domain`, path `/`), so a
+/// sibling host cannot plant a cookie of the same name.
 #[derive(Debug, Clone)]
 pub struct CookiePolicy {
     pub name: String,
@@ -116,6 +118,7 @@ impl SessionCookies {
     /// 5 minutes, revocation checked, 401 for missing or bad cookies, logout ends the
     /// cookie's session.
     pub fn new(verifier: Verifier) -> Self {
+        Self::warn_if_short_lookback(&verifier, CookiePolicy::default().duration);
         Self(Arc::new(Settings {
             verifier,
             policy: CookiePolicy::default(),
@@ -133,8 +136,33 @@ impl SessionCookies {
         self
     }
 
-    pub fn policy(self, policy: CookiePolicy) -> Self {
+    /// A duration outside five minutes to two weeks is brought to the nearest bound.
+    pub fn policy(self, mut policy: CookiePolicy) -> Self {
+        let bounded = policy
+            .duration
+            .clamp(SESSION_COOKIE_MIN, SESSION_COOKIE_MAX);
+        if bounded != policy.duration {
+            tracing::warn!(
+                "session cookie duration {:?} is outside 5 min to 2 weeks; using {bounded:?}",
+                policy.duration
+            );
+            policy.duration = bounded;
+        }
+        Self::warn_if_short_lookback(&self.0.verifier, policy.duration);
         self.with(|s| s.policy = policy)
+    }
+
+    /// Cookies older than the verifier's revocation snapshot are checked with the server
+    /// on every request: correct, but a round trip per page view.
+    fn warn_if_short_lookback(verifier: &Verifier, duration: Duration) {
+        let lookback = verifier.config().lookback;
+        if lookback < duration {
+            tracing::warn!(
+                "the verifier's lookback ({lookback:?}) is shorter than the session cookie's \
+                 life ({duration:?}): older cookies are checked with the server on every \
+                 request; set Config::lookback(SESSION_COOKIE_MAX + 5 min)"
+            );
+        }
     }
 
     /// Refuse logins whose ID token's `auth_time` is older than this (`None`: any age).
@@ -178,13 +206,20 @@ impl SessionCookies {
         &self.0.policy
     }
 
-    /// A fresh CSRF token and the `Set-Cookie` value that stores it. The login page's
-    /// script reads it from the cookie and posts it back with the ID token.
-    pub fn issue_csrf(&self) -> Result<(String, HeaderValue), VerifyError> {
-        let mut bytes = [0u8; 24];
-        aws_lc_rs::rand::fill(&mut bytes)
-            .map_err(|_| VerifyError::Unavailable("no randomness".into()))?;
-        let token = URL_SAFE_NO_PAD.encode(bytes);
+    /// The browser's CSRF token (a fresh one if it has none) and the `Set-Cookie` value
+    /// that stores it. The login page's script reads it from the cookie and posts it back
+    /// with the ID token; forms embed it. Reusing the browser's token keeps every open tab's
+    /// forms valid.
+    pub fn issue_csrf(&self, request: &HeaderMap) -> Result<(String, HeaderValue), VerifyError> {
+        let token = match cookie_value(request, &self.0.csrf_cookie).filter(|t| t.len() >= 32) {
+            Some(t) => t,
+            None => {
+                let mut bytes = [0u8; 24];
+                aws_lc_rs::rand::fill(&mut bytes)
+                    .map_err(|_| VerifyError::Unavailable("no randomness".into()))?;
+                URL_SAFE_NO_PAD.encode(bytes)
+            }
+        };
         let cookie = Cookie::build((self.0.csrf_cookie.clone(), token.clone()))
             .path("/")
             .same_site(SameSite::Strict)
@@ -261,10 +296,15 @@ impl SessionCookies {
             .await
     }
 
+    /// The configured answer, clearing the refused cookie so the browser stops sending it.
     fn rejection(&self, why: &str) -> Response {
-        match &self.0.rejection {
+        let res = match &self.0.rejection {
             Rejection::Unauthorized => reject(StatusCode::UNAUTHORIZED, why),
             Rejection::Redirect(to) => Redirect::to(to).into_response(),
+        };
+        match self.clear_cookie() {
+            Ok(clear) => with_cookie(res, clear),
+            Err(_) => res,
         }
     }
 }
@@ -372,7 +412,11 @@ pub async fn session_logout(
     }
     // The cookie's own claims say whose sessions to end; a forged one is refused here.
     if let Some(cookie) = cookie_value(&headers, &sc.0.policy.name).filter(|c| !c.is_empty()) {
-        if let Ok(claims) = sc.0.verifier.verify_session_cookie(&cookie, false).await {
+        let verified = sc.0.verifier.verify_session_cookie(&cookie, false).await;
+        if let Err(e) = &verified {
+            tracing::warn!(error = %e, "logout: the cookie did not verify; no session ended");
+        }
+        if let Ok(claims) = verified {
             let ended = if truthy(form.revoke.as_ref()) {
                 sc.0.verifier
                     .revoke_refresh_tokens(claims.uid(), claims.tenant())
@@ -481,11 +525,15 @@ mod tests {
         ] {
             assert!(clear.contains(part), "{clear} lacks {part}");
         }
-        let (token, csrf) = sc.issue_csrf().unwrap();
+        let (token, csrf) = sc.issue_csrf(&HeaderMap::new()).unwrap();
         assert!(token.len() >= 32);
         let csrf = csrf.to_str().unwrap();
         assert!(csrf.starts_with(&format!("csrfToken={token}")), "{csrf}");
         assert!(!csrf.contains("HttpOnly"), "the page's script reads it");
+        let again = sc
+            .issue_csrf(&headers(&format!("csrfToken={token}")))
+            .unwrap();
+        assert_eq!(again.0, token, "open tabs keep a working token");
         // A login with a mismatching double-submit token never reaches the server.
         let h = headers(&format!("csrfToken={token}"));
         assert_eq!(sc.login(&h, "id", "forged").await, Err(LoginError::Csrf));

@@ -38,7 +38,7 @@ pub struct Config {
     cookie_issuer: String,
     admin_token: Option<String>,
     max_staleness: Duration,
-    lookback: Duration,
+    pub(crate) lookback: Duration,
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
@@ -238,9 +238,7 @@ impl Verifier {
                 .map_err(|_| VerifyError::Unavailable("revocation state poisoned".into()))?;
             // The snapshot holds the events of the last `lookback`; an older token may have
             // been revoked before it.
-            let covered = claims.issued_at()
-                > now_secs() - self.0.config.lookback.as_secs() as i64 + LOOKBACK_MARGIN_SECS;
-            if covered
+            if state.covers(claims, LOOKBACK_MARGIN_SECS * 1000)
                 && state
                     .synced_at
                     .is_some_and(|t| t.elapsed() <= self.0.config.max_staleness)
@@ -390,8 +388,13 @@ impl Verifier {
             if let Some(n) = next {
                 s.cursor = s.cursor.max(n);
             }
-            let keep_from = (now_secs() - cfg.lookback.as_secs() as i64) * 1000;
-            s.prune(keep_from);
+            // The server's clock decides what the snapshot holds, as it did for the first
+            // page, so a skewed local clock cannot widen what memory vouches for.
+            let server_now = page["serverTimeMs"]
+                .as_str()
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or_else(|| now_secs() * 1000);
+            s.prune(server_now - cfg.lookback.as_millis() as i64);
             if !(first && full) {
                 s.synced_at = Some(Instant::now());
                 return Ok(applied);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -23,6 +23,8 @@ use firekeeper_sdk::session::{
 use firekeeper_sdk::{Config, Verifier, SESSION_COOKIE_MAX};
 use serde_json::{json, Value};
 
+/// Environment variables are `SITE_*`, so they never collide with the server's
+/// `FIREKEEPER_*` ones (which the server rejects when unknown).
 #[derive(Debug, Parser)]
 #[command(
     about = "Example site: Firebase-style session cookies on a Firekeeper server",
@@ -35,16 +37,20 @@ struct Args {
     #[arg(long, env = "SITE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Base URL of the Firekeeper server (the browser talks to it too).
-    #[arg(long, env = "FIREKEEPER_URL", default_value = "http://127.0.0.1:9099")]
+    #[arg(
+        long,
+        env = "SITE_FIREKEEPER_URL",
+        default_value = "http://127.0.0.1:9099"
+    )]
     firekeeper: String,
     /// Firekeeper project id.
-    #[arg(long, env = "FIREKEEPER_PROJECT", default_value = "demo-firekeeper")]
+    #[arg(long, env = "SITE_PROJECT", default_value = "demo-firekeeper")]
     project: String,
     /// API key handed to the browser's Firebase client.
-    #[arg(long, env = "FIREKEEPER_API_KEY")]
+    #[arg(long, env = "SITE_API_KEY")]
     api_key: String,
     /// Admin token the site's back end uses to create cookies and follow revocations.
-    #[arg(long, env = "FIREKEEPER_ADMIN_TOKEN")]
+    #[arg(long, env = "SITE_ADMIN_TOKEN")]
     admin_token: String,
     /// Folder with the bundled login.js.
     #[arg(
@@ -88,9 +94,9 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-async fn login_page(State(site): State<Site>) -> Response {
+async fn login_page(State(site): State<Site>, headers: HeaderMap) -> Response {
     // The page's script reads the token from its cookie.
-    let (_, set_cookie) = match site.cookies.issue_csrf() {
+    let (_, set_cookie) = match site.cookies.issue_csrf(&headers) {
         Ok(pair) => pair,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
@@ -125,8 +131,12 @@ fn logout_forms(csrf: &str) -> String {
     )
 }
 
-async fn profile(State(site): State<Site>, Session(claims): Session) -> Response {
-    let (csrf, set_cookie) = match site.cookies.issue_csrf() {
+async fn profile(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Session(claims): Session,
+) -> Response {
+    let (csrf, set_cookie) = match site.cookies.issue_csrf(&headers) {
         Ok(pair) => pair,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };

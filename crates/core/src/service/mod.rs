@@ -246,10 +246,11 @@ impl Auth {
         &self.cookie_keys
     }
 
-    /// Both key rings' periodic upkeep.
+    /// Both key rings' periodic upkeep; one failing never holds up the other.
     pub async fn tick_keys(&self) -> Result<()> {
-        self.id_keys.tick().await?;
-        self.cookie_keys.tick().await
+        let ids = self.id_keys.tick().await;
+        let cookies = self.cookie_keys.tick().await;
+        ids.and(cookies)
     }
 
     pub fn issuer(&self, project: &str) -> String {

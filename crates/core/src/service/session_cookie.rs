@@ -39,6 +39,8 @@ impl Auth {
         if !(SESSION_COOKIE_MIN_SECS..=SESSION_COOKIE_MAX_SECS).contains(&duration) {
             return Err(Error::code("INVALID_DURATION"));
         }
+        // In emulator mode, as the reference emulator, the issuer is not checked, so an
+        // unsigned cookie passes as an ID token there; production checks both.
         let verified = self.verify_id_token(ctx, Some(&id_token)).await?;
         let now = self.clock().now_secs();
         let mut claims: Map<String, Value> = verified.claims.clone();
