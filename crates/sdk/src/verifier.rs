@@ -30,7 +30,7 @@ enum Kind {
 }
 
 /// Where the server is and how to trust it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     base_url: String,
     pub(crate) project: String,
@@ -40,6 +40,21 @@ pub struct Config {
     max_staleness: Duration,
     pub(crate) lookback: Duration,
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Never prints the admin token.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url)
+            .field("project", &self.project)
+            .field("issuer", &self.issuer)
+            .field("cookie_issuer", &self.cookie_issuer)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field("max_staleness", &self.max_staleness)
+            .field("lookback", &self.lookback)
+            .finish()
+    }
 }
 
 impl Config {
