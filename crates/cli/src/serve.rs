@@ -92,7 +92,10 @@ pub async fn run(settings: Settings) -> Result<()> {
             dd.master.clone(),
         )
         .await
-        .context("cannot initialise signing keys")?,
+        .context("cannot initialise signing keys")?
+        .with_hook_client(Arc::new(
+            firekeeper_server::HttpHookClient::new().context("cannot build the HTTP client")?,
+        )),
     );
     let store: &dyn firekeeper_core::Store = &*dd.store;
     if mode == Mode::Production && store.api_keys(Some(&settings.project)).await?.is_empty() {

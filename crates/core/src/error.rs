@@ -45,6 +45,11 @@ pub enum Error {
     /// 413: body larger than the configured limit.
     #[error("Request payload size exceeds the limit: {0} bytes.")]
     PayloadTooLarge(usize),
+    /// A blocking function refused or failed: `BLOCKING_FUNCTION_ERROR_RESPONSE : detail`,
+    /// 400 when the function answered with an error, 500 `INTERNAL` when it could not be
+    /// reached or answered nonsense (blocking-functions.md §6).
+    #[error("BLOCKING_FUNCTION_ERROR_RESPONSE : {detail}")]
+    Blocking { status: u16, detail: String },
     /// 500 `INTERNAL`; the detail is logged, not sent.
     #[error("{0}")]
     Internal(String),
@@ -85,6 +90,7 @@ impl Error {
             Error::Aborted => 409,
             Error::PayloadTooLarge(_) => 413,
             Error::NotImplemented(_) => 501,
+            Error::Blocking { status, .. } => *status,
             Error::Internal(_) => 500,
         }
     }
@@ -102,6 +108,7 @@ impl Error {
             Error::Aborted => Some("ABORTED"),
             Error::PayloadTooLarge(_) => Some("INVALID_ARGUMENT"),
             Error::NotImplemented(_) => Some("NOT_IMPLEMENTED"),
+            Error::Blocking { status, .. } => (*status >= 500).then_some("INTERNAL"),
             Error::Internal(_) => Some("INTERNAL"),
         }
     }

@@ -3,6 +3,7 @@
 //! is reached through the [`store::Store`] port and time through the injected [`Clock`].
 
 pub mod access;
+pub mod blocking;
 pub mod claims;
 pub mod clock;
 pub mod credentials;

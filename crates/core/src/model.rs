@@ -174,6 +174,8 @@ pub mod event_kind {
     pub const DELETED: &str = "deleted";
     pub const IP_VIOLATION: &str = "ip_violation";
     pub const SESSION_COOKIE_CREATED: &str = "session_cookie_created";
+    pub const SIGN_UP_BLOCKED: &str = "sign_up_blocked";
+    pub const SIGN_IN_BLOCKED: &str = "sign_in_blocked";
 
     /// The kinds a verifier's revocation cache follows.
     pub const REVOCATIONS: &[&str] = &[

@@ -16,7 +16,13 @@ impl From<Error> for ApiError {
 
 fn first_error(e: &Error, message: &str) -> Value {
     match e {
-        Error::Code { .. } | Error::InvalidArgument(_) | Error::PayloadTooLarge(_) => {
+        Error::Blocking { status, .. } if *status >= 500 => {
+            json!({"message": message, "domain": "global", "reason": "backendError"})
+        }
+        Error::Code { .. }
+        | Error::InvalidArgument(_)
+        | Error::PayloadTooLarge(_)
+        | Error::Blocking { .. } => {
             json!({"message": message, "reason": "invalid", "domain": "global"})
         }
         Error::ParseError(_) => {

@@ -3,6 +3,7 @@
 
 mod cors;
 mod error;
+mod hook_client;
 mod request;
 mod routes;
 
@@ -14,6 +15,7 @@ use firekeeper_core::Auth;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use hook_client::HttpHookClient;
 
 /// Shared by every handler.
 #[derive(Clone)]

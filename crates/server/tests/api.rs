@@ -30,6 +30,14 @@ async fn boot(mode: Mode) -> Server {
 }
 
 async fn boot_with(mode: Mode, max_body_bytes: usize) -> Server {
+    boot_custom(mode, max_body_bytes, |_| {}).await
+}
+
+async fn boot_custom(
+    mode: Mode,
+    max_body_bytes: usize,
+    adjust: impl FnOnce(&mut AuthConfig),
+) -> Server {
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let mut cfg = AuthConfig::new(mode, PROJECT);
@@ -38,11 +46,13 @@ async fn boot_with(mode: Mode, max_body_bytes: usize) -> Server {
         iterations: 1,
         parallelism: 1,
     };
+    adjust(&mut cfg);
     let master = Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap());
     let auth = Arc::new(
         Auth::new(cfg, store.clone(), clock.clone(), master)
             .await
-            .unwrap(),
+            .unwrap()
+            .with_hook_client(Arc::new(firekeeper_server::HttpHookClient::new().unwrap())),
     );
     let now = clock.now_ms();
     let key = firekeeper_core::credentials::create_api_key(&*store, PROJECT, now)
@@ -1996,4 +2006,340 @@ async fn emulator_session_cookies_are_unsigned() {
         )
         .await;
     assert_eq!((st, message(&b)), (400, "TENANT_ID_MISMATCH"), "{b}");
+}
+
+/// A loopback function server: records every call's JWT claims by path and answers as the
+/// path says.
+async fn hook_server() -> (String, Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
+    use axum::extract::{Path, State};
+    type Calls = Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+    let calls: Calls = Arc::default();
+    async fn answer(
+        State(calls): State<Calls>,
+        Path(name): Path<String>,
+        body: axum::Json<Value>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let jwt = body["data"]["jwt"].as_str().unwrap_or_default().to_owned();
+        let mut seen = claims(&jwt);
+        seen["_header"] = header(&jwt);
+        calls.lock().unwrap().push((name.clone(), seen));
+        let json = |status: u16, v: Value| {
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                v.to_string(),
+            )
+                .into_response()
+        };
+        match name.as_str() {
+            "create" => json(
+                200,
+                json!({"userRecord": {"updateMask": "displayName,customClaims",
+                    "displayName": "Set by hook", "customClaims": {"role": "stored", "tier": 1}}}),
+            ),
+            "signin" => json(
+                200,
+                json!({"userRecord": {"updateMask": "sessionClaims,photoURL",
+                    "photoURL": "https://img.example/p.png",
+                    "sessionClaims": {"role": "session", "signedInVia": "hook"}}}),
+            ),
+            "deny" => json(
+                403,
+                json!({"error": {"message": "Unauthorized email", "status": "PERMISSION_DENIED"}}),
+            ),
+            "disable" => json(
+                200,
+                json!({"userRecord": {"updateMask": "disabled", "disabled": true}}),
+            ),
+            "slow" => {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                json(200, json!({}))
+            }
+            "nonjson" => (axum::http::StatusCode::OK, "<html>").into_response(),
+            _ => json(200, json!({})),
+        }
+    }
+    let app = axum::Router::new()
+        .route("/{name}", axum::routing::post(answer))
+        .with_state(calls.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, calls)
+}
+
+impl Server {
+    async fn set_hooks(&self, triggers: Value) -> (u16, Value) {
+        self.raw(
+            self.http
+                .patch(format!(
+                    "{}/identitytoolkit.googleapis.com/v2/projects/{PROJECT}/config",
+                    self.base
+                ))
+                .query(&[("updateMask", "blockingFunctions.triggers")])
+                .bearer_auth(&self.admin)
+                .json(&json!({"blockingFunctions": {"triggers": triggers}})),
+        )
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Option<Value> {
+        let (_, b) = self
+            .admin_post(
+                &format!("{IT}/projects/{PROJECT}/accounts:lookup"),
+                json!({"email": [email]}),
+            )
+            .await;
+        b["users"].get(0).cloned()
+    }
+}
+
+#[tokio::test]
+async fn blocking_functions_are_called_and_obeyed() {
+    let s = boot_custom(Mode::Production, 1 << 20, |c| {
+        c.blocking_deadline = std::time::Duration::from_secs(1)
+    })
+    .await;
+    let (hooks, calls) = hook_server().await;
+    let take = || std::mem::take(&mut *calls.lock().unwrap());
+
+    // Registration: the emulator's validation, admin only, GET shows it.
+    let (st, b) = s
+        .set_hooks(json!({"beforeDelete": {"functionUri": format!("{hooks}/x")}}))
+        .await;
+    assert_eq!(
+        (st, message(&b)),
+        (
+            400,
+            "INVALID_BLOCKING_FUNCTION : ((Event type is invalid.))"
+        )
+    );
+    let (st, b) = s
+        .set_hooks(json!({"beforeCreate": {"functionUri": "/x"}}))
+        .await;
+    assert_eq!(
+        (st, message(&b)),
+        (
+            400,
+            "INVALID_BLOCKING_FUNCTION : ((Expected an absolute URI with valid scheme and host.))"
+        )
+    );
+    let (st, _) = s
+        .raw(
+            s.http
+                .get(format!(
+                    "{}/identitytoolkit.googleapis.com/v2/projects/{PROJECT}/config",
+                    s.base
+                ))
+                .query(&[("key", &s.key)]),
+        )
+        .await;
+    assert_eq!(st, 401, "admin only");
+    let (st, b) = s
+        .set_hooks(json!({
+            "beforeCreate": {"functionUri": format!("{hooks}/create")},
+            "beforeSignIn": {"functionUri": format!("{hooks}/signin"), "audience": "https://us-central1-demo-test.cloudfunctions.net/beforeSignIn"},
+        }))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert!(b["blockingFunctions"]["triggers"]["beforeCreate"]["updateTime"].is_string());
+    let (_, got) = s
+        .raw(
+            s.http
+                .get(format!(
+                    "{}/identitytoolkit.googleapis.com/admin/v2/projects/{PROJECT}/config",
+                    s.base
+                ))
+                .bearer_auth(&s.admin),
+        )
+        .await;
+    assert_eq!(got["blockingFunctions"], b["blockingFunctions"]);
+
+    // Sign-up: beforeCreate, then beforeSignIn; their changes and session claims land.
+    let res = s
+        .http
+        .post(format!("{}{IT}/accounts:signUp", s.base))
+        .query(&[("key", &s.key)])
+        .header("x-firebase-locale", "fr")
+        .header("user-agent", "hook-test/1")
+        .json(&json!({"email": "hooked@x.io", "password": "secret-pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let up: Value = res.json().await.unwrap();
+    let seen = take();
+    assert_eq!(
+        seen.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        ["create", "signin"]
+    );
+    let (_, create) = &seen[0];
+    assert_eq!(create["event_type"], "beforeCreate");
+    assert_eq!(create["sign_in_method"], "password");
+    assert_eq!(create["aud"], format!("{hooks}/create"));
+    assert_eq!(
+        create["iss"],
+        format!("https://securetoken.google.com/{PROJECT}")
+    );
+    assert_eq!(create["locale"], "fr");
+    assert_eq!(create["user_agent"], "hook-test/1");
+    assert_eq!(create["ip_address"], "127.0.0.1");
+    assert_eq!(create["sub"], up["localId"]);
+    assert_eq!(create["user_record"]["email"], "hooked@x.io");
+    assert_eq!(create["user_record"]["custom_claims"], json!({}));
+    let (_, signin) = &seen[1];
+    assert_eq!(
+        signin["aud"],
+        "https://us-central1-demo-test.cloudfunctions.net/beforeSignIn"
+    );
+    assert_eq!(signin["user_record"]["display_name"], "Set by hook");
+    assert_eq!(signin["user_record"]["custom_claims"]["role"], "stored");
+    let t = claims(up["idToken"].as_str().unwrap());
+    assert_eq!(t["name"], "Set by hook");
+    assert_eq!(t["picture"], "https://img.example/p.png");
+    assert_eq!(t["tier"], 1);
+    assert_eq!(t["role"], "session", "a session claim wins in the token");
+    assert_eq!(t["signedInVia"], "hook");
+    let stored = s.user_by_email("hooked@x.io").await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(stored["customAttributes"].as_str().unwrap()).unwrap(),
+        json!({"role": "stored", "tier": 1}),
+        "session claims are never stored"
+    );
+    // The JWT is signed with the published ID-token keys.
+    assert_eq!(create["_header"]["alg"], "RS256");
+    let (_, id_pems) = s
+        .raw(s.http.get(format!(
+            "{}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
+            s.base
+        )))
+        .await;
+    assert!(id_pems[create["_header"]["kid"].as_str().unwrap()].is_string());
+    let (_, raw) = s
+        .raw(
+            s.http
+                .post(format!("{}{IT}/accounts:signInWithPassword", s.base))
+                .query(&[("key", &s.key)])
+                .json(&json!({"email": "hooked@x.io", "password": "secret-pw"})),
+        )
+        .await;
+    assert_eq!(take().len(), 1, "a sign-in calls beforeSignIn only");
+    assert_eq!(
+        claims(raw["idToken"].as_str().unwrap())["signedInVia"],
+        "hook"
+    );
+    let (r, _) = s.refresh(raw["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(r, 200);
+
+    // A refusal reaches the client with the function's status and message; nothing stored.
+    s.set_hooks(json!({"beforeCreate": {"functionUri": format!("{hooks}/deny")}}))
+        .await;
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signUp"),
+            json!({"email": "denied@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        message(&b),
+        "BLOCKING_FUNCTION_ERROR_RESPONSE : HTTP Cloud Function returned an error: \
+         {\"error\":{\"message\":\"Unauthorized email\",\"status\":\"PERMISSION_DENIED\"}}"
+    );
+    assert!(s.user_by_email("denied@x.io").await.is_none());
+    let denied_uid = take()[0].1["sub"].as_str().unwrap().to_owned();
+    let events = firekeeper_core::Store::account_events(
+        &*s.store,
+        &firekeeper_core::model::Scope {
+            project: PROJECT.into(),
+            tenant: None,
+        },
+        &denied_uid,
+        0,
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(events[0].kind, "sign_up_blocked");
+
+    // Past the deadline, unreachable, not JSON: 500 INTERNAL, no user.
+    for (path, detail) in [
+        (
+            "slow",
+            "((Deadline exceeded making request to the blocking function.))",
+        ),
+        ("nonjson", "((Response body is not valid JSON.))"),
+    ] {
+        s.set_hooks(json!({"beforeCreate": {"functionUri": format!("{hooks}/{path}")}}))
+            .await;
+        let started = std::time::Instant::now();
+        let email = format!("{path}@x.io");
+        let (st, b) = s
+            .post(
+                &format!("{IT}/accounts:signUp"),
+                json!({"email": email, "password": "secret-pw"}),
+            )
+            .await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "deadline + 1 s"
+        );
+        assert_eq!(
+            (st, b["error"]["status"].as_str()),
+            (500, Some("INTERNAL")),
+            "{b}"
+        );
+        assert_eq!(
+            message(&b),
+            format!("BLOCKING_FUNCTION_ERROR_RESPONSE : {detail}")
+        );
+        assert!(s.user_by_email(&email).await.is_none());
+    }
+    s.set_hooks(json!({"beforeCreate": {"functionUri": "http://127.0.0.1:9/closed"}}))
+        .await;
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signUp"),
+            json!({"email": "closed@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(
+        (st, message(&b)),
+        (
+            500,
+            "BLOCKING_FUNCTION_ERROR_RESPONSE : ((Failed to make request to the blocking function.))"
+        )
+    );
+
+    // A function that disables the user: stored, disabled, USER_DISABLED.
+    s.set_hooks(json!({"beforeSignIn": {"functionUri": format!("{hooks}/disable")}}))
+        .await;
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "hooked@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!((st, message(&b)), (400, "USER_DISABLED"));
+    assert_eq!(
+        s.user_by_email("hooked@x.io").await.unwrap()["disabled"],
+        true
+    );
+    take();
+
+    // Anonymous and custom-token sign-ins call nothing.
+    s.set_hooks(json!({
+        "beforeCreate": {"functionUri": format!("{hooks}/create")},
+        "beforeSignIn": {"functionUri": format!("{hooks}/signin")},
+    }))
+    .await;
+    let (st, _) = s
+        .post(
+            &format!("{IT}/accounts:signUp"),
+            json!({"returnSecureToken": true}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(take().is_empty(), "anonymous sign-up called a function");
 }

@@ -34,6 +34,7 @@ pub(crate) async fn open_admin(s: &Settings) -> anyhow::Result<(DataDir, Auth, C
         tenant: None,
         ip: None,
         user_agent: Some("firekeeper-cli".to_owned()),
+        locale: None,
     };
     Ok((dd, auth, ctx))
 }

@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod blocking;
 mod custom_token;
 mod project;
 mod requests;
@@ -55,6 +56,8 @@ pub struct AuthConfig {
     pub cookie_key_rotation_secs: i64,
     /// Session rules for projects that set none of their own.
     pub sessions: SessionPolicy,
+    /// How long a blocking function may take: at most 7 s, as production.
+    pub blocking_deadline: std::time::Duration,
 }
 
 impl AuthConfig {
@@ -68,6 +71,7 @@ impl AuthConfig {
             cookie_issuer_prefix: "https://session.firebase.google.com/".to_owned(),
             cookie_key_rotation_secs: 24 * 3600,
             sessions: SessionPolicy::default(),
+            blocking_deadline: crate::blocking::MAX_DEADLINE,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct Ctx {
     pub tenant: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// `X-Firebase-Locale`, passed on to blocking functions.
+    pub locale: Option<String>,
 }
 
 impl Ctx {
@@ -111,6 +117,8 @@ pub struct Auth {
     /// Woken after every committed event, for long-polling feed readers.
     pub(crate) feed: tokio::sync::Notify,
     pub(crate) settings_cache: sessions::SettingsCache,
+    /// Calls blocking functions; none means every configured function is unreachable.
+    hooks: Option<Arc<dyn crate::blocking::HookClient>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -166,7 +174,18 @@ impl Auth {
             master,
             feed: tokio::sync::Notify::new(),
             settings_cache: sessions::SettingsCache::default(),
+            hooks: None,
         })
+    }
+
+    /// The HTTP client blocking functions are called with.
+    pub fn with_hook_client(mut self, client: Arc<dyn crate::blocking::HookClient>) -> Self {
+        self.hooks = Some(client);
+        self
+    }
+
+    pub(crate) fn hook_client(&self) -> Option<&dyn crate::blocking::HookClient> {
+        self.hooks.as_deref()
     }
 
     pub fn config(&self) -> &AuthConfig {

@@ -1,6 +1,6 @@
 //! `accounts:signInWithPassword` (§3.1).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::signup::check_email;
 use super::{object, Auth, Ctx, SignInWithPasswordRequest};
@@ -50,8 +50,12 @@ impl Auth {
         if !ok || acc.password_hash.is_none() {
             return Err(wrong("INVALID_PASSWORD"));
         }
+        let mut acc = acc;
+        let stored = acc.clone();
+        let hooks = self.before_sign_in(ctx, &mut acc, "password").await?;
+        self.store_hook_changes(ctx, &stored, &acc).await?;
         let tokens = self
-            .sign_in_session(ctx, &acc, "password", Map::new())
+            .sign_in_session(ctx, &acc, "password", hooks.session_claims)
             .await?;
         let mut body = object(json!({
             "kind": "identitytoolkit#VerifyPasswordResponse",

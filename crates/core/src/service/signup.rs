@@ -81,7 +81,32 @@ impl Auth {
         } else {
             "anonymous"
         };
-        let (session, refresh_token) = self.new_session(ctx, &acc, provider, Map::new()).await?;
+        // Anonymous sign-ups call no blocking function (Firebase documents it so).
+        let mut session_claims = Map::new();
+        if provider == "password" {
+            self.before_create(ctx, &mut acc, provider).await?;
+            session_claims = self
+                .before_sign_in(ctx, &mut acc, provider)
+                .await?
+                .session_claims;
+            if acc.disabled {
+                // A function disabled the new user: stored, but signed in nowhere.
+                let event = self.event(
+                    ctx,
+                    &acc.local_id,
+                    None,
+                    event_kind::ACCOUNT_CREATED,
+                    Map::new(),
+                );
+                self.store()
+                    .create_account(&ctx.scope(), &acc, None, &[event])
+                    .await?;
+                return Err(Error::code("USER_DISABLED"));
+            }
+        }
+        let (session, refresh_token) = self
+            .new_session(ctx, &acc, provider, session_claims)
+            .await?;
         let event = self.session_event(ctx, &session, event_kind::SIGN_UP);
         self.store()
             .create_account(&ctx.scope(), &acc, Some(&session), &[event])

@@ -134,7 +134,35 @@ fn accepts(op: Op) -> Accepts {
     }
 }
 
+/// `v2/projects/{p}/config`: the blocking-function registration (admin only).
+async fn v2_config(state: &AppState, inc: Incoming, target: Target) -> Result<Value, Error> {
+    let (Some(project), None, "config") = (&target.project, &target.tenant, target.op.as_str())
+    else {
+        return Err(Error::NotImplemented(format!(
+            "{} is not implemented yet.",
+            inc.path
+        )));
+    };
+    inc.require_some_credential(Accepts::AdminOnly)?;
+    let auth = &state.auth;
+    let access = auth
+        .authorize(inc.credentials(), Some(project), Accepts::AdminOnly)
+        .await?;
+    match inc.method {
+        Method::GET => auth.v2_config(&access.project).await,
+        Method::PATCH => {
+            let body = Value::Object(inc.json_body(false)?);
+            let mask = inc.query.get("updateMask").and_then(Value::as_str);
+            auth.patch_v2_config(&access.project, mask, &body).await
+        }
+        _ => Err(Error::NotFound),
+    }
+}
+
 async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Value, Error> {
+    if target.version == "v2" {
+        return v2_config(state, inc, target).await;
+    }
     if target.version != "v1" {
         return Err(Error::NotImplemented(format!(
             "{} is not implemented yet.",
@@ -179,7 +207,9 @@ const PREFIX: &str = "/identitytoolkit.googleapis.com/";
 pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
     let s = state.clone();
     run(&state, req, |inc| async move {
-        let rest = inc.path.strip_prefix(PREFIX).unwrap_or_default().to_owned();
+        let rest = inc.path.strip_prefix(PREFIX).unwrap_or_default();
+        // Identity Platform's reference path for the same config.
+        let rest = rest.strip_prefix("admin/").unwrap_or(rest).to_owned();
         let target = parse_target(&rest).ok_or(Error::NotFound)?;
         dispatch(&s, inc, target).await
     })

@@ -72,5 +72,6 @@ pub(crate) fn ctx(
         tenant,
         ip: inc.ip(),
         user_agent: inc.user_agent(),
+        locale: inc.header("x-firebase-locale").map(str::to_owned),
     }
 }

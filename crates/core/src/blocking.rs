@@ -1,0 +1,333 @@
+//! Blocking functions (blocking-functions.md): the per-project registration, the port the
+//! HTTP client implements, and how a function's answer is read. Calling and applying live
+//! in `service::blocking`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::claims::check_claims_object;
+use crate::error::{Error, Result};
+
+pub const BEFORE_CREATE: &str = "beforeCreate";
+pub const BEFORE_SIGN_IN: &str = "beforeSignIn";
+pub const BEFORE_SEND_EMAIL: &str = "beforeSendEmail";
+pub const BEFORE_SEND_SMS: &str = "beforeSendSms";
+pub const EVENTS: &[&str] = &[
+    BEFORE_CREATE,
+    BEFORE_SIGN_IN,
+    BEFORE_SEND_EMAIL,
+    BEFORE_SEND_SMS,
+];
+
+/// Production's deadline; a server may be configured lower, never higher.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(7);
+
+/// `blockingFunctions` of the project config, as Identity Platform's v2 config API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlockingFunctions {
+    #[serde(default)]
+    pub triggers: BTreeMap<String, Trigger>,
+    #[serde(default)]
+    pub forward_inbound_credentials: ForwardInboundCredentials,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Trigger {
+    pub function_uri: String,
+    /// Output only: when the trigger was last set (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_time: Option<String>,
+    /// Firekeeper: the JWT's `aud` when it must differ from the URI. firebase-functions
+    /// checks `aud` against `<project>.cloudfunctions.net/` (or `run.app`), so a handler
+    /// served elsewhere needs the audience it expects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ForwardInboundCredentials {
+    pub id_token: bool,
+    pub access_token: bool,
+    pub refresh_token: bool,
+}
+
+impl BlockingFunctions {
+    /// The emulator's checks: known event keys, absolute URIs.
+    pub fn validate(&self) -> Result<()> {
+        for (event, trigger) in &self.triggers {
+            if !EVENTS.contains(&event.as_str()) {
+                return Err(Error::detail(
+                    "INVALID_BLOCKING_FUNCTION",
+                    "((Event type is invalid.))",
+                ));
+            }
+            for uri in std::iter::once(&trigger.function_uri).chain(&trigger.audience) {
+                if !is_absolute_uri(uri) {
+                    return Err(Error::detail(
+                        "INVALID_BLOCKING_FUNCTION",
+                        "((Expected an absolute URI with valid scheme and host.))",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn trigger(&self, event: &str) -> Option<&Trigger> {
+        self.triggers.get(event)
+    }
+}
+
+/// `scheme://host...` with an http(s) scheme and a non-empty host.
+fn is_absolute_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+        && !host.is_empty()
+        && !host.starts_with(':')
+        && !uri.chars().any(char::is_whitespace)
+}
+
+/// What came back from a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookReply {
+    Answered { status: u16, body: Vec<u8> },
+    DeadlineExceeded,
+    Unreachable(String),
+}
+
+/// The outbound HTTP client (the server crate provides it).
+#[async_trait]
+pub trait HookClient: Send + Sync + std::fmt::Debug {
+    /// POSTs `body` as JSON to `uri`, giving up after `deadline`.
+    async fn post(&self, uri: &str, body: Vec<u8>, deadline: Duration) -> HookReply;
+}
+
+/// The changes a function asked for (only the keys of its `updateMask`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HookUpdates {
+    pub display_name: Option<String>,
+    pub photo_url: Option<String>,
+    pub disabled: Option<bool>,
+    pub email_verified: Option<bool>,
+    pub custom_claims: Option<Map<String, Value>>,
+    pub session_claims: Option<Map<String, Value>>,
+}
+
+fn failure(status: u16, detail: String) -> Error {
+    Error::Blocking { status, detail }
+}
+
+/// A scalar as the emulator coerces it: strings as they are, other values as JSON text.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    }
+}
+
+fn claims_object(v: &Value) -> Result<Map<String, Value>> {
+    let Value::Object(m) = v else {
+        return Err(Error::code("INVALID_CLAIMS"));
+    };
+    check_claims_object(m)?;
+    Ok(m.clone())
+}
+
+/// Reads a function's reply to `event` (§4, §6): the production error texts, the mask's
+/// keys only, claims checked as admin claims are.
+pub fn interpret(event: &str, reply: HookReply) -> Result<HookUpdates> {
+    let body = match reply {
+        HookReply::DeadlineExceeded => {
+            return Err(failure(
+                500,
+                "((Deadline exceeded making request to the blocking function.))".into(),
+            ))
+        }
+        HookReply::Unreachable(why) => {
+            tracing::debug!(%why, "blocking function unreachable");
+            return Err(failure(
+                500,
+                "((Failed to make request to the blocking function.))".into(),
+            ));
+        }
+        HookReply::Answered { status, body } if !(200..300).contains(&status) => {
+            // The function's body verbatim, so an HttpsError's status and message reach
+            // the client (production's form).
+            return Err(failure(
+                400,
+                format!(
+                    "HTTP Cloud Function returned an error: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+            ));
+        }
+        HookReply::Answered { body, .. } => body,
+    };
+    let parsed: Value = serde_json::from_slice(&body)
+        .map_err(|_| failure(500, "((Response body is not valid JSON.))".into()))?;
+    let Some(record) = parsed.get("userRecord").filter(|r| !r.is_null()) else {
+        return Ok(HookUpdates::default());
+    };
+    let mask = record
+        .get("updateMask")
+        .and_then(Value::as_str)
+        .ok_or_else(|| failure(400, "((Response UserRecord is missing updateMask.))".into()))?;
+    let mut updates = HookUpdates::default();
+    for key in mask.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        let Some(v) = record.get(key) else { continue };
+        match key {
+            "displayName" => updates.display_name = Some(text(v)),
+            "photoURL" | "photoUrl" => updates.photo_url = Some(text(v)),
+            "disabled" => updates.disabled = Some(truthy(v)),
+            "emailVerified" => updates.email_verified = Some(truthy(v)),
+            "customClaims" => updates.custom_claims = Some(claims_object(v)?),
+            "sessionClaims" if event == BEFORE_SIGN_IN => {
+                updates.session_claims = Some(claims_object(v)?)
+            }
+            _ => {}
+        }
+    }
+    Ok(updates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ok(body: Value) -> HookReply {
+        HookReply::Answered {
+            status: 200,
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    #[test]
+    fn registration_is_validated() {
+        let good: BlockingFunctions = serde_json::from_value(json!({
+            "triggers": {"beforeCreate": {"functionUri": "http://127.0.0.1:5001/p/f"}},
+            "forwardInboundCredentials": {"idToken": true}
+        }))
+        .unwrap();
+        good.validate().unwrap();
+        assert!(good.forward_inbound_credentials.id_token);
+        for (event, uri, detail) in [
+            (
+                "beforeDelete",
+                "https://x.io/f",
+                "((Event type is invalid.))",
+            ),
+            (
+                "beforeSignIn",
+                "/relative",
+                "((Expected an absolute URI with valid scheme and host.))",
+            ),
+            (
+                "beforeSignIn",
+                "ftp://x.io/f",
+                "((Expected an absolute URI with valid scheme and host.))",
+            ),
+        ] {
+            let mut c = BlockingFunctions::default();
+            c.triggers.insert(
+                event.into(),
+                Trigger {
+                    function_uri: uri.into(),
+                    ..Default::default()
+                },
+            );
+            assert_eq!(
+                c.validate().unwrap_err(),
+                Error::detail("INVALID_BLOCKING_FUNCTION", detail)
+            );
+        }
+    }
+
+    #[test]
+    fn answers_are_read_as_the_spec_says() {
+        assert_eq!(
+            interpret(BEFORE_CREATE, ok(json!({}))).unwrap(),
+            HookUpdates::default()
+        );
+        let u = interpret(
+            BEFORE_SIGN_IN,
+            ok(json!({"userRecord": {
+                "updateMask": "displayName,photoURL,disabled,customClaims,sessionClaims",
+                "displayName": "Ann", "photoURL": "https://p/1", "disabled": false,
+                "customClaims": {"role": "admin"}, "sessionClaims": {"ip": "1.2.3.4"},
+                "emailVerified": true
+            }})),
+        )
+        .unwrap();
+        assert_eq!(u.display_name.as_deref(), Some("Ann"));
+        assert_eq!(u.photo_url.as_deref(), Some("https://p/1"));
+        assert_eq!(u.disabled, Some(false));
+        assert_eq!(u.email_verified, None, "not in the mask");
+        assert_eq!(u.session_claims.unwrap()["ip"], "1.2.3.4");
+        // Session claims only count for beforeSignIn.
+        let u = interpret(
+            BEFORE_CREATE,
+            ok(json!({"userRecord": {"updateMask": "sessionClaims", "sessionClaims": {"a": 1}}})),
+        )
+        .unwrap();
+        assert_eq!(u.session_claims, None);
+        let err = |reply| interpret(BEFORE_CREATE, reply).unwrap_err();
+        assert_eq!(
+            err(ok(json!({"userRecord": {"displayName": "x"}}))),
+            failure(400, "((Response UserRecord is missing updateMask.))".into())
+        );
+        assert_eq!(
+            err(ok(
+                json!({"userRecord": {"updateMask": "customClaims", "customClaims": {"sub": "x"}}})
+            )),
+            Error::detail("FORBIDDEN_CLAIM", "sub")
+        );
+        assert_eq!(
+            err(HookReply::Answered {
+                status: 200,
+                body: b"<html>".to_vec()
+            }),
+            failure(500, "((Response body is not valid JSON.))".into())
+        );
+        let denied = br#"{"error":{"message":"Unauthorized email","status":"PERMISSION_DENIED"}}"#;
+        match err(HookReply::Answered {
+            status: 403,
+            body: denied.to_vec(),
+        }) {
+            Error::Blocking {
+                status: 400,
+                detail,
+            } => {
+                assert!(
+                    detail.ends_with(std::str::from_utf8(denied).unwrap()),
+                    "{detail}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            err(HookReply::DeadlineExceeded),
+            Error::Blocking { status: 500, .. }
+        ));
+    }
+}

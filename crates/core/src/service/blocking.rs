@@ -1,0 +1,414 @@
+//! Calling blocking functions and applying their answers (blocking-functions.md §3–5), and
+//! the v2 project config that registers them. Every flow reaches the functions through
+//! [`Auth::before_create`] and [`Auth::before_sign_in`], so a sign-in method added later is
+//! covered by calling them, not by a copy.
+
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use super::{Auth, Ctx};
+use crate::blocking::{interpret, BlockingFunctions, HookUpdates, BEFORE_CREATE, BEFORE_SIGN_IN};
+use crate::error::{Error, Result};
+use crate::model::{event_kind, Account};
+use crate::secrets::random_alnum;
+use crate::wire::provider_user_info;
+
+/// Lifetime of the JWT a function receives (the reference emulator's value).
+const HOOK_JWT_LIFETIME_SECS: i64 = 600;
+const SETTINGS_KEY: &str = "blockingFunctions";
+
+/// What the hooks of one sign-in decided beyond the stored record.
+#[derive(Debug, Default)]
+pub(crate) struct HookOutcome {
+    /// beforeSignIn's `sessionClaims`: this session's extra claims.
+    pub session_claims: Map<String, Value>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// `user_record` of the JWT (§3.2): snake_case, times in ms, validSince in seconds.
+fn user_record(acc: &Account) -> Value {
+    let providers: Vec<Value> = provider_user_info(acc)
+        .iter()
+        .map(|p| {
+            let mut m = Map::new();
+            for (from, to) in [
+                ("providerId", "provider_id"),
+                ("rawId", "uid"),
+                ("displayName", "display_name"),
+                ("email", "email"),
+                ("photoUrl", "photo_url"),
+                ("phoneNumber", "phone_number"),
+            ] {
+                if let Some(v) = p.get(from).filter(|v| !v.is_null()) {
+                    m.insert(to.into(), v.clone());
+                }
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let mut r = Map::new();
+    r.insert("uid".into(), acc.local_id.clone().into());
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            r.insert(k.into(), v);
+        }
+    };
+    put("email", acc.email.clone().map(Value::from));
+    put(
+        "email_verified",
+        acc.email.as_ref().map(|_| acc.email_verified.into()),
+    );
+    put("display_name", acc.display_name.clone().map(Value::from));
+    put("photo_url", acc.photo_url.clone().map(Value::from));
+    put("phone_number", acc.phone_number.clone().map(Value::from));
+    put("disabled", Some(acc.disabled.into()));
+    put("custom_claims", Some(Value::Object(acc.custom_claims())));
+    put("provider_data", Some(providers.into()));
+    put(
+        "metadata",
+        Some(json!({
+            "creation_time": acc.created_at,
+            "last_sign_in_time": acc.last_login_at.unwrap_or(acc.created_at),
+        })),
+    );
+    put("tokens_valid_after_time", acc.valid_since.map(Value::from));
+    put("tenant_id", acc.tenant_id.clone().map(Value::from));
+    let factors: Vec<Value> = acc
+        .mfa_info
+        .iter()
+        .filter_map(|f| {
+            let uid = f.get("mfaEnrollmentId")?.clone();
+            let mut m = Map::new();
+            m.insert("uid".into(), uid);
+            m.insert("factor_id".into(), "phone".into());
+            for (from, to) in [
+                ("displayName", "display_name"),
+                ("enrolledAt", "enrollment_time"),
+                ("phoneInfo", "phone_number"),
+            ] {
+                if let Some(v) = f.get(from) {
+                    m.insert(to.into(), v.clone());
+                }
+            }
+            Some(Value::Object(m))
+        })
+        .collect();
+    if !factors.is_empty() {
+        r.insert(
+            "multi_factor".into(),
+            json!({ "enrolled_factors": factors }),
+        );
+    }
+    Value::Object(r)
+}
+
+/// Applies a function's changes to the record it was shown.
+pub(crate) fn apply(acc: &mut Account, u: &HookUpdates) {
+    if let Some(n) = &u.display_name {
+        acc.display_name = Some(n.clone());
+    }
+    if let Some(p) = &u.photo_url {
+        acc.photo_url = Some(p.clone());
+    }
+    if let Some(d) = u.disabled {
+        acc.disabled = d;
+    }
+    if let Some(v) = u.email_verified {
+        acc.email_verified = v;
+    }
+    if let Some(c) = &u.custom_claims {
+        acc.custom_attributes = Some(Value::Object(c.clone()).to_string());
+    }
+}
+
+impl Auth {
+    /// The project's registered functions.
+    pub async fn blocking_functions(&self, project: &str) -> Result<BlockingFunctions> {
+        let doc = self.project_settings(project).await?;
+        match doc.get(SETTINGS_KEY) {
+            None | Some(Value::Null) => Ok(BlockingFunctions::default()),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::internal(format!("stored blocking functions: {e}"))),
+        }
+    }
+
+    /// `GET IT/v2/projects/{p}/config`.
+    pub async fn v2_config(&self, project: &str) -> Result<Value> {
+        let functions = self.blocking_functions(project).await?;
+        Ok(json!({
+            "name": format!("projects/{project}/config"),
+            "blockingFunctions": functions,
+        }))
+    }
+
+    /// `PATCH IT/v2/projects/{p}/config?updateMask=...`: the `blockingFunctions` paths of the
+    /// mask are taken from the body; a path whose value the body lacks changes nothing; no
+    /// mask replaces the registration with the body's.
+    pub async fn patch_v2_config(
+        &self,
+        project: &str,
+        update_mask: Option<&str>,
+        body: &Value,
+    ) -> Result<Value> {
+        let given = body.get(SETTINGS_KEY).cloned().unwrap_or(json!({}));
+        let parse = |v: Value, at: &str| -> Result<BlockingFunctions> {
+            serde_json::from_value(v).map_err(|e| {
+                Error::InvalidArgument(format!("Invalid JSON payload received. /{at}: {e}"))
+            })
+        };
+        let before = self.blocking_functions(project).await?;
+        let mut next = before.clone();
+        let mask: Vec<&str> = update_mask
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if mask.is_empty() {
+            next = parse(given.clone(), SETTINGS_KEY)?;
+        }
+        for path in mask {
+            let mut parts = path.splitn(3, '.');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(SETTINGS_KEY), None, None) => {
+                    if body.get(SETTINGS_KEY).is_some() {
+                        next = parse(given.clone(), SETTINGS_KEY)?;
+                    }
+                }
+                (Some(SETTINGS_KEY), Some("triggers"), None) => {
+                    if let Some(t) = given.get("triggers") {
+                        next.triggers = parse(json!({ "triggers": t }), path)?.triggers;
+                    }
+                }
+                (Some(SETTINGS_KEY), Some("triggers"), Some(event)) => {
+                    let one = given.get("triggers").and_then(|t| t.get(event));
+                    if let Some(t) = one {
+                        let parsed = parse(json!({ "triggers": { event: t } }), path)?;
+                        next.triggers.extend(parsed.triggers);
+                    }
+                }
+                (Some(SETTINGS_KEY), Some("forwardInboundCredentials"), None) => {
+                    if let Some(f) = given.get("forwardInboundCredentials") {
+                        next.forward_inbound_credentials =
+                            parse(json!({ "forwardInboundCredentials": f }), path)?
+                                .forward_inbound_credentials;
+                    }
+                }
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "Invalid update mask path: {path}. Firekeeper's v2 config holds \
+                         blockingFunctions only."
+                    )))
+                }
+            }
+        }
+        next.validate()?;
+        let now = rfc3339(self.clock().now_ms());
+        for (event, trigger) in next.triggers.iter_mut() {
+            let unchanged = before.triggers.get(event).is_some_and(|b| {
+                b.function_uri == trigger.function_uri && b.audience == trigger.audience
+            });
+            trigger.update_time = if unchanged {
+                before
+                    .triggers
+                    .get(event)
+                    .and_then(|b| b.update_time.clone())
+            } else {
+                Some(now.clone())
+            };
+        }
+        let mut doc = (*self.project_settings(project).await?).clone();
+        doc[SETTINGS_KEY] = serde_json::to_value(&next).map_err(Error::internal)?;
+        self.put_project_settings(project, &doc).await?;
+        self.v2_config(project).await
+    }
+
+    /// beforeCreate for a record about to be stored; its changes are applied to `pending`.
+    /// A refusal is audited and nothing is written.
+    pub(crate) async fn before_create(
+        &self,
+        ctx: &Ctx,
+        pending: &mut Account,
+        sign_in_method: &str,
+    ) -> Result<()> {
+        let functions = self.blocking_functions(&ctx.access.project).await?;
+        if let Some(u) = self
+            .call_hook(ctx, &functions, BEFORE_CREATE, pending, sign_in_method)
+            .await?
+        {
+            apply(pending, &u);
+        }
+        Ok(())
+    }
+
+    /// beforeSignIn for `acc` (stored, or about to be with the flow's changes); its changes
+    /// are applied to `acc` and its `sessionClaims` returned for the new session. Skipped
+    /// for a disabled record, as Firebase does after beforeCreate disabled the user.
+    pub(crate) async fn before_sign_in(
+        &self,
+        ctx: &Ctx,
+        acc: &mut Account,
+        sign_in_method: &str,
+    ) -> Result<HookOutcome> {
+        let mut outcome = HookOutcome::default();
+        if acc.disabled {
+            return Ok(outcome);
+        }
+        let functions = self.blocking_functions(&ctx.access.project).await?;
+        if let Some(u) = self
+            .call_hook(ctx, &functions, BEFORE_SIGN_IN, acc, sign_in_method)
+            .await?
+        {
+            apply(acc, &u);
+            outcome.session_claims = u.session_claims.unwrap_or_default();
+        }
+        Ok(outcome)
+    }
+
+    /// One call: `None` when the project registered no function for `event`.
+    async fn call_hook(
+        &self,
+        ctx: &Ctx,
+        functions: &BlockingFunctions,
+        event: &str,
+        acc: &Account,
+        sign_in_method: &str,
+    ) -> Result<Option<HookUpdates>> {
+        let Some(trigger) = functions.trigger(event) else {
+            return Ok(None);
+        };
+        let now = self.clock().now_secs();
+        let mut claims = Map::new();
+        claims.insert("iss".into(), self.issuer(&ctx.access.project).into());
+        claims.insert(
+            "aud".into(),
+            trigger
+                .audience
+                .clone()
+                .unwrap_or_else(|| trigger.function_uri.clone())
+                .into(),
+        );
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + HOOK_JWT_LIFETIME_SECS).into());
+        claims.insert("event_id".into(), random_alnum(16)?.into());
+        claims.insert("event_type".into(), event.into());
+        for (k, v) in [
+            ("ip_address", &ctx.ip),
+            ("user_agent", &ctx.user_agent),
+            ("locale", &ctx.locale),
+            ("tenant_id", &ctx.tenant),
+        ] {
+            if let Some(v) = v {
+                claims.insert(k.into(), v.clone().into());
+            }
+        }
+        claims.insert("sub".into(), acc.local_id.clone().into());
+        claims.insert("sign_in_method".into(), sign_in_method.into());
+        claims.insert("user_record".into(), user_record(acc));
+        // Signed with the ID-token keys, as production: a function's Admin SDK verifies it
+        // with the same certificates as ID tokens.
+        let jwt = self.encode(self.id_keys(), &claims)?;
+        let body = json!({ "data": { "jwt": jwt } }).to_string().into_bytes();
+
+        let started = Instant::now();
+        let reply = match self.hook_client() {
+            Some(client) => {
+                client
+                    .post(&trigger.function_uri, body, self.config().blocking_deadline)
+                    .await
+            }
+            None => crate::blocking::HookReply::Unreachable("no HTTP client".into()),
+        };
+        let outcome = interpret(event, reply);
+        let latency_ms = started.elapsed().as_millis() as u64;
+        match &outcome {
+            Ok(_) => tracing::info!(
+                event,
+                uri = %trigger.function_uri,
+                latency_ms,
+                outcome = "allowed",
+                "blocking function"
+            ),
+            Err(e) => {
+                tracing::info!(
+                    event,
+                    uri = %trigger.function_uri,
+                    latency_ms,
+                    outcome = "blocked",
+                    reason = %e,
+                    "blocking function"
+                );
+                let mut d = Map::new();
+                d.insert("event".into(), event.into());
+                d.insert("signInMethod".into(), sign_in_method.into());
+                d.insert("reason".into(), e.to_string().into());
+                let kind = if event == BEFORE_CREATE {
+                    event_kind::SIGN_UP_BLOCKED
+                } else {
+                    event_kind::SIGN_IN_BLOCKED
+                };
+                let audit = self.event(ctx, &acc.local_id, None, kind, d);
+                if let Err(store_err) = self.store().append_events(&[audit]).await {
+                    tracing::warn!(error = %store_err, "auditing a blocked sign-in failed");
+                }
+            }
+        }
+        outcome.map(Some)
+    }
+
+    /// Stores what beforeSignIn changed on an existing account; a function that disabled
+    /// the user then fails the sign-in with `USER_DISABLED`, the change kept.
+    pub(crate) async fn store_hook_changes(
+        &self,
+        ctx: &Ctx,
+        before: &Account,
+        after: &Account,
+    ) -> Result<()> {
+        if before != after {
+            self.store()
+                .update_account(&ctx.scope(), after, None, &[])
+                .await?;
+        }
+        if after.disabled {
+            return Err(Error::code("USER_DISABLED"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_records_use_the_wire_names() {
+        let acc = Account {
+            local_id: "u1".into(),
+            email: Some("a@x.io".into()),
+            password_hash: Some("h".into()),
+            created_at: 1_700_000_000_123,
+            valid_since: Some(1_700_000_000),
+            custom_attributes: Some("{\"role\":\"admin\"}".into()),
+            ..Default::default()
+        };
+        let r = user_record(&acc);
+        assert_eq!(r["uid"], "u1");
+        assert_eq!(r["email_verified"], false);
+        assert_eq!(r["custom_claims"]["role"], "admin");
+        assert_eq!(r["metadata"]["creation_time"], 1_700_000_000_123i64);
+        assert_eq!(r["tokens_valid_after_time"], 1_700_000_000);
+        assert_eq!(r["provider_data"][0]["provider_id"], "password");
+        assert_eq!(r["provider_data"][0]["uid"], "a@x.io");
+        assert!(r.get("password_hash").is_none(), "never sent");
+    }
+}
