@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use firekeeper_core::blocking::{BlockingFunctions, BlockingPolicy, MAX_DEADLINE};
 use firekeeper_core::password::HashCost;
 use firekeeper_core::service::SessionPolicy;
 use serde::Deserialize;
@@ -29,6 +30,9 @@ pub struct FileConfig {
     pub log: Option<String>,
     pub password_hash: Option<HashCost>,
     pub sessions: Option<SessionPolicy>,
+    pub blocking_deadline_ms: Option<u64>,
+    pub blocking_functions: Option<BlockingFunctions>,
+    pub blocking_policy: Option<BlockingPolicy>,
 }
 
 /// The settings in force.
@@ -49,6 +53,9 @@ pub struct Settings {
     pub log: String,
     pub password_hash: HashCost,
     pub sessions: SessionPolicy,
+    pub blocking_deadline_ms: u64,
+    pub blocking_functions: BlockingFunctions,
+    pub blocking_policy: BlockingPolicy,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "firekeeper.toml";
@@ -69,6 +76,7 @@ const ENV_KEYS: &[&str] = &[
     "COOKIE_KEY_ROTATION_SECS",
     "AUDIT_RETENTION_DAYS",
     "LOG",
+    "BLOCKING_DEADLINE_MS",
     "PASSWORD_HASH_MEMORY_KIB",
     "PASSWORD_HASH_ITERATIONS",
     "PASSWORD_HASH_PARALLELISM",
@@ -140,6 +148,7 @@ impl FileConfig {
                 }
                 "AUDIT_RETENTION_DAYS" => self.audit_retention_days = Some(parse_env(name, value)?),
                 "LOG" => self.log = Some(value.clone()),
+                "BLOCKING_DEADLINE_MS" => self.blocking_deadline_ms = Some(parse_env(name, value)?),
                 "PASSWORD_HASH_MEMORY_KIB" => self.cost().memory_kib = parse_env(name, value)?,
                 "PASSWORD_HASH_ITERATIONS" => self.cost().iterations = parse_env(name, value)?,
                 "PASSWORD_HASH_PARALLELISM" => self.cost().parallelism = parse_env(name, value)?,
@@ -174,7 +183,18 @@ impl FileConfig {
             log: self.log.unwrap_or_else(|| "info".to_owned()),
             password_hash: self.password_hash.unwrap_or_default(),
             sessions: self.sessions.unwrap_or_default(),
+            blocking_deadline_ms: self
+                .blocking_deadline_ms
+                .unwrap_or(MAX_DEADLINE.as_millis() as u64),
+            blocking_functions: self.blocking_functions.unwrap_or_default(),
+            blocking_policy: self.blocking_policy.unwrap_or_default(),
         };
+        if !(1..=MAX_DEADLINE.as_millis() as u64).contains(&s.blocking_deadline_ms) {
+            bail!("blocking_deadline_ms must be between 1 and 7000 (Firebase's 7 s deadline)");
+        }
+        if let Err(e) = s.blocking_functions.validate() {
+            bail!("[blocking_functions]: {e}");
+        }
         if s.project.is_empty() {
             bail!("project must not be empty");
         }
@@ -261,5 +281,37 @@ mod tests {
             err.contains("audit_retention_days must be at least 15"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn blocking_sections() {
+        let f: FileConfig = toml::from_str(
+            "blocking_deadline_ms = 3000\n\
+             [blocking_functions.triggers.beforeCreate]\n\
+             function_uri = \"https://fn.example/before-create\"\n\
+             [blocking_policy]\n\
+             allowed_email_domains = [\"example.com\"]\n\
+             denied_ip_ranges = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let s = f.settings().unwrap();
+        assert_eq!(s.blocking_deadline_ms, 3000);
+        assert_eq!(
+            s.blocking_functions.triggers["beforeCreate"].function_uri,
+            "https://fn.example/before-create"
+        );
+        assert_eq!(s.blocking_policy.allowed_email_domains, ["example.com"]);
+        let slow: FileConfig = toml::from_str("blocking_deadline_ms = 8000").unwrap();
+        assert!(slow.settings().unwrap_err().to_string().contains("7000"));
+        let bad: FileConfig = toml::from_str(
+            "[blocking_functions.triggers.beforeDelete]\nfunction_uri = \"https://x.io\"\n",
+        )
+        .unwrap();
+        assert!(bad
+            .settings()
+            .unwrap_err()
+            .to_string()
+            .contains("Event type is invalid"));
+        assert!(toml::from_str::<FileConfig>("[blocking_policy]\nallow_domains = []\n").is_err());
     }
 }

@@ -67,6 +67,10 @@ enum Command {
     /// List and end users' sign-in sessions.
     #[command(subcommand)]
     Sessions(commands::sessions::SessionsCmd),
+    /// Register blocking functions (beforeCreate, beforeSignIn, ...) and set the built-in
+    /// sign-up and sign-in policies of the project.
+    #[command(subcommand)]
+    Blocking(commands::blocking::BlockingCmd),
     /// Show a user's audit log: sign-ins, refreshes, rotations, revocations.
     Audit {
         uid: String,
@@ -150,6 +154,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Keys(cmd) => commands::keys::run(&settings, cmd).await,
             Command::Sessions(cmd) => commands::sessions::run(&settings, cmd).await,
+            Command::Blocking(cmd) => commands::blocking::run(&settings, cmd).await,
             Command::Audit {
                 uid,
                 after,

@@ -56,6 +56,9 @@ pub fn auth_config(settings: &Settings) -> AuthConfig {
     cfg.hash_cost = settings.password_hash;
     cfg.key_rotation_secs = settings.key_rotation_secs;
     cfg.cookie_key_rotation_secs = settings.cookie_key_rotation_secs;
+    cfg.blocking_deadline = std::time::Duration::from_millis(settings.blocking_deadline_ms);
+    cfg.blocking_functions = settings.blocking_functions.clone();
+    cfg.blocking_policy = settings.blocking_policy.clone();
     cfg.cookie_issuer_prefix = settings.cookie_issuer_prefix.clone();
     cfg.sessions = settings.sessions.clone();
     cfg

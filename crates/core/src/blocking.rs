@@ -32,16 +32,21 @@ pub const MAX_DEADLINE: Duration = Duration::from_secs(7);
 pub struct BlockingFunctions {
     #[serde(default)]
     pub triggers: BTreeMap<String, Trigger>,
-    #[serde(default)]
+    #[serde(default, alias = "forward_inbound_credentials")]
     pub forward_inbound_credentials: ForwardInboundCredentials,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Trigger {
+    #[serde(alias = "function_uri")]
     pub function_uri: String,
     /// Output only: when the trigger was last set (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "update_time"
+    )]
     pub update_time: Option<String>,
     /// Firekeeper: the JWT's `aud` when it must differ from the URI. firebase-functions
     /// checks `aud` against `<project>.cloudfunctions.net/` (or `run.app`), so a handler
@@ -53,8 +58,11 @@ pub struct Trigger {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ForwardInboundCredentials {
+    #[serde(alias = "id_token")]
     pub id_token: bool,
+    #[serde(alias = "access_token")]
     pub access_token: bool,
+    #[serde(alias = "refresh_token")]
     pub refresh_token: bool,
 }
 
@@ -95,6 +103,96 @@ fn is_absolute_uri(uri: &str) -> bool {
         && !host.is_empty()
         && !host.starts_with(':')
         && !uri.chars().any(char::is_whitespace)
+}
+
+/// Firekeeper's built-in policies: the seeds' common scenarios as one line of config each.
+/// They run before the registered functions and refuse with the error a handler throwing
+/// the same `HttpsError` would give.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct BlockingPolicy {
+    /// Sign-ups only with an email in one of these domains (empty: any).
+    #[serde(alias = "allowed_email_domains")]
+    pub allowed_email_domains: Vec<String>,
+    /// Refuse sign-ups whose email is not verified (IdP sign-ups that report it).
+    #[serde(alias = "block_unverified_sign_up")]
+    pub block_unverified_sign_up: bool,
+    /// Refuse sign-ins while the user's email is not verified.
+    #[serde(alias = "require_verified_email")]
+    pub require_verified_email: bool,
+    /// Refuse sign-ups and sign-ins from these CIDR ranges.
+    #[serde(alias = "denied_ip_ranges")]
+    pub denied_ip_ranges: Vec<ipnet::IpNet>,
+    /// The display name of a new user who brings none.
+    #[serde(alias = "default_display_name")]
+    pub default_display_name: Option<String>,
+}
+
+/// A refusal in the form a function's `HttpsError` reaches the client.
+fn refusal(status: &str, message: &str) -> Error {
+    let body = serde_json::json!({"error": {"message": message, "status": status}});
+    failure(
+        400,
+        format!("HTTP Cloud Function returned an error: {body}"),
+    )
+}
+
+impl BlockingPolicy {
+    fn check_ip(&self, ip: Option<&str>) -> Result<()> {
+        let ip = ip.and_then(|i| i.parse::<std::net::IpAddr>().ok());
+        if ip.is_some_and(|ip| self.denied_ip_ranges.iter().any(|r| r.contains(&ip))) {
+            return Err(refusal("PERMISSION_DENIED", "IP banned"));
+        }
+        Ok(())
+    }
+
+    /// Before a new user is stored: the domain allowlist, verified emails, denied ranges;
+    /// then the default display name.
+    pub fn before_create(
+        &self,
+        email: Option<&str>,
+        email_verified: bool,
+        ip: Option<&str>,
+        display_name: &mut Option<String>,
+    ) -> Result<()> {
+        if !self.allowed_email_domains.is_empty() {
+            let domain = email.and_then(|e| e.rsplit_once('@')).map(|(_, d)| d);
+            let allowed = domain.is_some_and(|d| {
+                self.allowed_email_domains
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(d))
+            });
+            if !allowed {
+                let message = format!("Unauthorized email \"{}\"", email.unwrap_or_default());
+                return Err(refusal("INVALID_ARGUMENT", &message));
+            }
+        }
+        if self.block_unverified_sign_up && email.is_some() && !email_verified {
+            let message = format!("Unverified email \"{}\"", email.unwrap_or_default());
+            return Err(refusal("INVALID_ARGUMENT", &message));
+        }
+        self.check_ip(ip)?;
+        if display_name.as_deref().is_none_or(str::is_empty) {
+            if let Some(name) = &self.default_display_name {
+                *display_name = Some(name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Before every sign-in: verified email, denied ranges.
+    pub fn before_sign_in(
+        &self,
+        email: Option<&str>,
+        email_verified: bool,
+        ip: Option<&str>,
+    ) -> Result<()> {
+        if self.require_verified_email && email.is_some() && !email_verified {
+            let message = format!("Unverified email \"{}\"", email.unwrap_or_default());
+            return Err(refusal("INVALID_ARGUMENT", &message));
+        }
+        self.check_ip(ip)
+    }
 }
 
 /// What came back from a function.
@@ -261,6 +359,46 @@ mod tests {
                 Error::detail("INVALID_BLOCKING_FUNCTION", detail)
             );
         }
+    }
+
+    #[test]
+    fn built_in_policies_refuse_as_handlers_do() {
+        let p: BlockingPolicy = serde_json::from_value(json!({
+            "allowedEmailDomains": ["example.com"],
+            "deniedIpRanges": ["10.0.0.0/8"],
+            "defaultDisplayName": "Guest",
+            "requireVerifiedEmail": true
+        }))
+        .unwrap();
+        let mut name = None;
+        p.before_create(Some("a@example.com"), false, Some("127.0.0.1"), &mut name)
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("Guest"));
+        let mut kept = Some("Ann".to_owned());
+        p.before_create(Some("a@EXAMPLE.com"), false, None, &mut kept)
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some("Ann"));
+        let e = p
+            .before_create(Some("a@evil.io"), false, None, &mut None)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "BLOCKING_FUNCTION_ERROR_RESPONSE : HTTP Cloud Function returned an error: \
+             {\"error\":{\"message\":\"Unauthorized email \\\"a@evil.io\\\"\",\"status\":\"INVALID_ARGUMENT\"}}"
+        );
+        assert!(p
+            .before_create(Some("a@example.com"), false, Some("10.1.2.3"), &mut None)
+            .is_err());
+        assert!(p
+            .before_sign_in(Some("a@example.com"), false, None)
+            .is_err());
+        assert!(p.before_sign_in(Some("a@example.com"), true, None).is_ok());
+        assert!(p
+            .before_sign_in(Some("a@example.com"), true, Some("10.9.9.9"))
+            .is_err());
+        assert!(BlockingPolicy::default()
+            .before_sign_in(Some("a@x.io"), false, Some("10.0.0.1"))
+            .is_ok());
     }
 
     #[test]

@@ -2343,3 +2343,139 @@ async fn blocking_functions_are_called_and_obeyed() {
     assert_eq!(st, 200);
     assert!(take().is_empty(), "anonymous sign-up called a function");
 }
+
+#[tokio::test]
+async fn built_in_policies_need_no_handler() {
+    let server = boot(Mode::Production).await;
+    let s = &server;
+    let config_url = format!("{}/firekeeper/v1/projects/{PROJECT}/config", s.base);
+    let set = |fields: Value| {
+        let req = s
+            .http
+            .patch(&config_url)
+            .bearer_auth(&s.admin)
+            .json(&json!({ "blockingPolicy": fields }));
+        async move { s.raw(req).await }
+    };
+    let sign_up = |email: &str, from: Option<&str>| {
+        let mut req = s
+            .http
+            .post(format!("{}{IT}/accounts:signUp", s.base))
+            .query(&[("key", &s.key)])
+            .json(&json!({"email": email, "password": "secret-pw"}));
+        if let Some(ip) = from {
+            req = req.header("x-forwarded-for", ip);
+        }
+        async move { s.raw(req).await }
+    };
+    let refused = |b: &Value, status: &str, text: &str| {
+        let m = message(b).to_owned();
+        assert!(
+            m.starts_with(
+                "BLOCKING_FUNCTION_ERROR_RESPONSE : HTTP Cloud Function returned an error: "
+            ),
+            "{m}"
+        );
+        assert!(m.contains(&format!("\"status\":\"{status}\"")), "{m}");
+        assert!(m.contains(text), "{m}");
+    };
+
+    // Allowed email domains.
+    let (st, b) = set(json!({"allowedEmailDomains": ["example.com"]})).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(
+        b["blockingPolicy"]["allowedEmailDomains"],
+        json!(["example.com"])
+    );
+    let (st, b) = sign_up("eve@evil.io", None).await;
+    assert_eq!(st, 400);
+    refused(
+        &b,
+        "INVALID_ARGUMENT",
+        "Unauthorized email \\\"eve@evil.io\\\"",
+    );
+    assert!(s.user_by_email("eve@evil.io").await.is_none());
+    let (st, _) = sign_up("ann@example.com", None).await;
+    assert_eq!(st, 200);
+
+    // A default display name.
+    set(json!({"defaultDisplayName": "Guest"})).await;
+    let (_, b) = sign_up("bob@example.com", None).await;
+    assert_eq!(b["displayName"], "Guest");
+    assert_eq!(claims(b["idToken"].as_str().unwrap())["name"], "Guest");
+
+    // Verified email required at sign-in.
+    set(json!({"requireVerifiedEmail": true})).await;
+    let sign_in = |from: Option<&str>| {
+        let mut req = s
+            .http
+            .post(format!("{}{IT}/accounts:signInWithPassword", s.base))
+            .query(&[("key", &s.key)])
+            .json(&json!({"email": "ann@example.com", "password": "secret-pw"}));
+        if let Some(ip) = from {
+            req = req.header("x-forwarded-for", ip);
+        }
+        async move { s.raw(req).await }
+    };
+    let (st, b) = sign_in(None).await;
+    assert_eq!(st, 400);
+    refused(&b, "INVALID_ARGUMENT", "Unverified email");
+    let uid = s.user_by_email("ann@example.com").await.unwrap()["localId"].clone();
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": uid, "emailVerified": true}),
+    )
+    .await;
+    let (st, _) = sign_in(None).await;
+    assert_eq!(st, 200);
+
+    // Denied address ranges, for sign-ins and sign-ups.
+    set(json!({"deniedIpRanges": ["203.0.113.0/24"]})).await;
+    let (st, b) = sign_in(Some("203.0.113.9")).await;
+    assert_eq!(st, 400);
+    refused(&b, "PERMISSION_DENIED", "IP banned");
+    let (st, _) = sign_in(Some("198.51.100.1")).await;
+    assert_eq!(st, 200);
+    let (st, _) = sign_up("carl@example.com", Some("203.0.113.10")).await;
+    assert_eq!(st, 400);
+
+    // Unverified sign-ups blocked (a password sign-up's email is never verified yet).
+    set(json!({"deniedIpRanges": [], "blockUnverifiedSignUp": true})).await;
+    let (st, b) = sign_up("dan@example.com", None).await;
+    assert_eq!(st, 400);
+    refused(&b, "INVALID_ARGUMENT", "Unverified email");
+
+    // Bad fields are refused, and nothing of a bad request is stored.
+    let (st, _) = set(json!({"allowDomains": ["x"]})).await;
+    assert_eq!(st, 400);
+    let (st, _) = s
+        .raw(
+            s.http
+                .patch(&config_url)
+                .bearer_auth(&s.admin)
+                .json(&json!({
+                    "blockingPolicy": {"defaultDisplayName": "Changed"},
+                    "sessionPolicy": {"rotationGraceSecs": -1},
+                })),
+        )
+        .await;
+    assert_eq!(st, 400);
+    let (_, now) = s.raw(s.http.get(&config_url).bearer_auth(&s.admin)).await;
+    assert_eq!(now["blockingPolicy"]["defaultDisplayName"], "Guest");
+
+    // Refusals are audited.
+    let events = firekeeper_core::Store::account_events(
+        &*s.store,
+        &firekeeper_core::model::Scope {
+            project: PROJECT.into(),
+            tenant: None,
+        },
+        uid.as_str().unwrap(),
+        0,
+        100,
+    )
+    .await
+    .unwrap();
+    assert!(events.iter().any(|e| e.kind == "sign_in_blocked"
+        && e.detail["reason"].as_str().unwrap().contains("IP banned")));
+}

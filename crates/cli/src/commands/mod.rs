@@ -1,6 +1,7 @@
 //! Operator commands. They work on the data directory directly and reuse the same core
 //! services the server runs, so the rules are the server's.
 
+pub mod blocking;
 pub mod credentials;
 pub mod keys;
 pub mod sessions;

@@ -8,7 +8,9 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use super::{Auth, Ctx};
-use crate::blocking::{interpret, BlockingFunctions, HookUpdates, BEFORE_CREATE, BEFORE_SIGN_IN};
+use crate::blocking::{
+    interpret, BlockingFunctions, BlockingPolicy, HookUpdates, BEFORE_CREATE, BEFORE_SIGN_IN,
+};
 use crate::error::{Error, Result};
 use crate::model::{event_kind, Account};
 use crate::secrets::random_alnum;
@@ -17,6 +19,7 @@ use crate::wire::provider_user_info;
 /// Lifetime of the JWT a function receives (the reference emulator's value).
 const HOOK_JWT_LIFETIME_SECS: i64 = 600;
 const SETTINGS_KEY: &str = "blockingFunctions";
+const POLICY_KEY: &str = "blockingPolicy";
 
 /// What the hooks of one sign-in decided beyond the stored record.
 #[derive(Debug, Default)]
@@ -132,14 +135,69 @@ pub(crate) fn apply(acc: &mut Account, u: &HookUpdates) {
 }
 
 impl Auth {
-    /// The project's registered functions.
+    /// The project's registered functions; the server's (`firekeeper.toml`) until it
+    /// registers its own.
     pub async fn blocking_functions(&self, project: &str) -> Result<BlockingFunctions> {
         let doc = self.project_settings(project).await?;
         match doc.get(SETTINGS_KEY) {
-            None | Some(Value::Null) => Ok(BlockingFunctions::default()),
+            None | Some(Value::Null) => Ok(self.config().blocking_functions.clone()),
             Some(v) => serde_json::from_value(v.clone())
                 .map_err(|e| Error::internal(format!("stored blocking functions: {e}"))),
         }
+    }
+
+    /// The project's built-in policies: the fields it set over the server's default.
+    pub async fn blocking_policy(&self, project: &str) -> Result<BlockingPolicy> {
+        let doc = self.project_settings(project).await?;
+        let Some(Value::Object(own)) = doc.get(POLICY_KEY) else {
+            return Ok(self.config().blocking_policy.clone());
+        };
+        let mut merged =
+            serde_json::to_value(&self.config().blocking_policy).map_err(Error::internal)?;
+        for (k, v) in own {
+            merged[k] = v.clone();
+        }
+        serde_json::from_value(merged)
+            .map_err(|e| Error::internal(format!("stored blocking policy: {e}")))
+    }
+
+    /// The project's own policy fields with `fields` laid over them, checked.
+    pub(crate) async fn merged_blocking_policy(
+        &self,
+        project: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        let doc = self.project_settings(project).await?;
+        let mut own = doc
+            .get(POLICY_KEY)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        own.extend(fields.clone());
+        let mut merged =
+            serde_json::to_value(&self.config().blocking_policy).map_err(Error::internal)?;
+        for (k, v) in &own {
+            merged[k] = v.clone();
+        }
+        serde_json::from_value::<BlockingPolicy>(merged).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "Invalid JSON payload received. /blockingPolicy {e}"
+            ))
+        })?;
+        Ok(own)
+    }
+
+    /// Records the built-in policy fields given; the others keep following the server's
+    /// default.
+    pub(crate) async fn patch_blocking_policy(
+        &self,
+        project: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<()> {
+        let own = self.merged_blocking_policy(project, fields).await?;
+        let mut doc = (*self.project_settings(project).await?).clone();
+        doc[POLICY_KEY] = Value::Object(own);
+        self.put_project_settings(project, &doc).await
     }
 
     /// `GET IT/v2/projects/{p}/config`.
@@ -241,6 +299,18 @@ impl Auth {
         pending: &mut Account,
         sign_in_method: &str,
     ) -> Result<()> {
+        let policy = self.blocking_policy(&ctx.access.project).await?;
+        let checked = policy.before_create(
+            pending.email.as_deref(),
+            pending.email_verified,
+            ctx.ip.as_deref(),
+            &mut pending.display_name,
+        );
+        if let Err(e) = checked {
+            self.audit_block(ctx, &pending.local_id, BEFORE_CREATE, sign_in_method, &e)
+                .await;
+            return Err(e);
+        }
         let functions = self.blocking_functions(&ctx.access.project).await?;
         if let Some(u) = self
             .call_hook(ctx, &functions, BEFORE_CREATE, pending, sign_in_method)
@@ -263,6 +333,14 @@ impl Auth {
         let mut outcome = HookOutcome::default();
         if acc.disabled {
             return Ok(outcome);
+        }
+        let policy = self.blocking_policy(&ctx.access.project).await?;
+        let checked =
+            policy.before_sign_in(acc.email.as_deref(), acc.email_verified, ctx.ip.as_deref());
+        if let Err(e) = checked {
+            self.audit_block(ctx, &acc.local_id, BEFORE_SIGN_IN, sign_in_method, &e)
+                .await;
+            return Err(e);
         }
         let functions = self.blocking_functions(&ctx.access.project).await?;
         if let Some(u) = self
@@ -348,22 +426,35 @@ impl Auth {
                     reason = %e,
                     "blocking function"
                 );
-                let mut d = Map::new();
-                d.insert("event".into(), event.into());
-                d.insert("signInMethod".into(), sign_in_method.into());
-                d.insert("reason".into(), e.to_string().into());
-                let kind = if event == BEFORE_CREATE {
-                    event_kind::SIGN_UP_BLOCKED
-                } else {
-                    event_kind::SIGN_IN_BLOCKED
-                };
-                let audit = self.event(ctx, &acc.local_id, None, kind, d);
-                if let Err(store_err) = self.store().append_events(&[audit]).await {
-                    tracing::warn!(error = %store_err, "auditing a blocked sign-in failed");
-                }
+                self.audit_block(ctx, &acc.local_id, event, sign_in_method, e)
+                    .await;
             }
         }
         outcome.map(Some)
+    }
+
+    /// Records a refused sign-up or sign-in with its reason.
+    async fn audit_block(
+        &self,
+        ctx: &Ctx,
+        local_id: &str,
+        event: &str,
+        sign_in_method: &str,
+        reason: &Error,
+    ) {
+        let mut d = Map::new();
+        d.insert("event".into(), event.into());
+        d.insert("signInMethod".into(), sign_in_method.into());
+        d.insert("reason".into(), reason.to_string().into());
+        let kind = if event == BEFORE_CREATE {
+            event_kind::SIGN_UP_BLOCKED
+        } else {
+            event_kind::SIGN_IN_BLOCKED
+        };
+        let audit = self.event(ctx, local_id, None, kind, d);
+        if let Err(store_err) = self.store().append_events(&[audit]).await {
+            tracing::warn!(error = %store_err, "auditing a blocked sign-in failed");
+        }
     }
 
     /// Stores what beforeSignIn changed on an existing account; a function that disabled

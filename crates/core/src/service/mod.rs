@@ -58,6 +58,9 @@ pub struct AuthConfig {
     pub sessions: SessionPolicy,
     /// How long a blocking function may take: at most 7 s, as production.
     pub blocking_deadline: std::time::Duration,
+    /// Functions and built-in policies of projects that registered none of their own.
+    pub blocking_functions: crate::blocking::BlockingFunctions,
+    pub blocking_policy: crate::blocking::BlockingPolicy,
 }
 
 impl AuthConfig {
@@ -72,6 +75,8 @@ impl AuthConfig {
             cookie_key_rotation_secs: 24 * 3600,
             sessions: SessionPolicy::default(),
             blocking_deadline: crate::blocking::MAX_DEADLINE,
+            blocking_functions: Default::default(),
+            blocking_policy: Default::default(),
         }
     }
 }

@@ -264,7 +264,50 @@ impl Auth {
 
     pub async fn firekeeper_config(&self, project: &str) -> Result<Value> {
         let policy = self.session_policy(project).await?;
-        Ok(json!({ "sessionPolicy": policy }))
+        let blocking = self.blocking_policy(project).await?;
+        Ok(json!({ "sessionPolicy": policy, "blockingPolicy": blocking }))
+    }
+
+    /// `PATCH /firekeeper/v1/projects/{p}/config`: `sessionPolicy` and `blockingPolicy`
+    /// fields, each kept over the server's default.
+    pub async fn patch_firekeeper_config(
+        &self,
+        project: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value> {
+        let sections = ["sessionPolicy", "blockingPolicy"];
+        if let Some(k) = body.keys().find(|k| !sections.contains(&k.as_str())) {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid JSON payload received. Unknown name \"{k}\": expected sessionPolicy \
+                 or blockingPolicy"
+            )));
+        }
+        if body.is_empty() {
+            return Err(Error::InvalidArgument(
+                "Invalid JSON payload received. Expected sessionPolicy or blockingPolicy".into(),
+            ));
+        }
+        let blocking = match body.get("blockingPolicy") {
+            None => None,
+            Some(Value::Object(fields)) => Some(fields),
+            Some(_) => {
+                return Err(Error::InvalidArgument(
+                    "Invalid JSON payload received. /blockingPolicy must be object".into(),
+                ))
+            }
+        };
+        // Both sections are checked before either is stored: all or nothing.
+        if let Some(fields) = blocking {
+            self.merged_blocking_policy(project, fields).await?;
+        }
+        if body.contains_key("sessionPolicy") {
+            self.patch_session_policy(project, &Value::Object(body.clone()))
+                .await?;
+        }
+        if let Some(fields) = blocking {
+            self.patch_blocking_policy(project, fields).await?;
+        }
+        self.firekeeper_config(project).await
     }
 
     /// Ends the oldest live sessions beyond the project's cap. Best effort: the new

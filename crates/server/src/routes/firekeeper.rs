@@ -82,10 +82,7 @@ async fn dispatch(state: &AppState, inc: Incoming) -> Result<Value, Error> {
     let project = c.access.project.clone();
     match (method.as_str(), tail) {
         ("GET", ["config"]) => auth.firekeeper_config(&project).await,
-        ("PATCH", ["config"]) => {
-            auth.patch_session_policy(&project, &Value::Object(body))
-                .await
-        }
+        ("PATCH", ["config"]) => auth.patch_firekeeper_config(&project, &body).await,
         ("GET", ["accounts", uid, "sessions"]) => auth.list_sessions(&c, uid).await,
         ("POST", ["accounts", uid_op]) => match uid_op.strip_suffix(":revokeSessions") {
             Some(uid) => {
