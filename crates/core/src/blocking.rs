@@ -251,6 +251,34 @@ fn claims_object(v: &Value) -> Result<Map<String, Value>> {
     Ok(m.clone())
 }
 
+/// Session claims follow the custom-claim rules, except that the seeds' IP-tracking
+/// scenario sets `signInIpAddress` itself: the project's own function may, as long as it is
+/// an address (the server's IP binding compares the session's recorded address, never
+/// this claim).
+fn session_claims_object(v: &Value) -> Result<Map<String, Value>> {
+    let Value::Object(m) = v else {
+        return Err(Error::code("INVALID_CLAIMS"));
+    };
+    let mut rest = m.clone();
+    if let Some(ip) = rest.remove(crate::service::SIGN_IN_IP_CLAIM) {
+        if ip
+            .as_str()
+            .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+            .is_none()
+        {
+            return Err(Error::detail(
+                "FORBIDDEN_CLAIM",
+                crate::service::SIGN_IN_IP_CLAIM,
+            ));
+        }
+    }
+    check_claims_object(&rest)?;
+    if Value::Object(m.clone()).to_string().chars().count() > crate::claims::MAX_CLAIMS_CHARS {
+        return Err(Error::code("CLAIMS_TOO_LARGE"));
+    }
+    Ok(m.clone())
+}
+
 /// Reads a function's reply to `event` (§4, §6): the production error texts, the mask's
 /// keys only, claims checked as admin claims are.
 pub fn interpret(event: &str, reply: HookReply) -> Result<HookUpdates> {
@@ -300,7 +328,7 @@ pub fn interpret(event: &str, reply: HookReply) -> Result<HookUpdates> {
             "emailVerified" => updates.email_verified = Some(truthy(v)),
             "customClaims" => updates.custom_claims = Some(claims_object(v)?),
             "sessionClaims" if event == BEFORE_SIGN_IN => {
-                updates.session_claims = Some(claims_object(v)?)
+                updates.session_claims = Some(session_claims_object(v)?)
             }
             _ => {}
         }
@@ -422,6 +450,20 @@ mod tests {
         assert_eq!(u.disabled, Some(false));
         assert_eq!(u.email_verified, None, "not in the mask");
         assert_eq!(u.session_claims.unwrap()["ip"], "1.2.3.4");
+        // The seed's IP-tracking scenario: an address under the server's claim name.
+        let ip = |v: Value| {
+            interpret(
+                BEFORE_SIGN_IN,
+                ok(
+                    json!({"userRecord": {"updateMask": "sessionClaims", "sessionClaims": {"signInIpAddress": v}}}),
+                ),
+            )
+        };
+        assert!(ip(json!("203.0.113.7")).is_ok());
+        assert_eq!(
+            ip(json!("not an address")).unwrap_err(),
+            Error::detail("FORBIDDEN_CLAIM", "signInIpAddress")
+        );
         // Session claims only count for beforeSignIn.
         let u = interpret(
             BEFORE_CREATE,

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 pub use requests::*;
 pub use session_cookie::{SESSION_COOKIE_MAX_SECS, SESSION_COOKIE_MIN_SECS};
 pub use sessions::{IpBinding, SessionPolicy};
-pub use tokens::{IssuedTokens, VerifiedIdToken};
+pub use tokens::{IssuedTokens, VerifiedIdToken, SIGN_IN_IP_CLAIM};
 
 use crate::access::Access;
 use crate::clock::Clock;
