@@ -9,6 +9,7 @@ pub mod clock;
 pub mod credentials;
 pub mod error;
 pub mod keyring;
+pub mod metrics;
 pub mod model;
 pub mod password;
 pub mod secrets;

@@ -2342,6 +2342,27 @@ async fn blocking_functions_are_called_and_obeyed() {
         .await;
     assert_eq!(st, 200);
     assert!(take().is_empty(), "anonymous sign-up called a function");
+
+    // Every call is counted by outcome.
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "firekeeper_blocking_calls_total{event=\"beforeCreate\",outcome=\"allowed\"} 1",
+        "firekeeper_blocking_calls_total{event=\"beforeCreate\",outcome=\"refused\"} 1",
+        "firekeeper_blocking_calls_total{event=\"beforeCreate\",outcome=\"deadline_exceeded\"} 1",
+        "firekeeper_blocking_calls_total{event=\"beforeCreate\",outcome=\"bad_answer\"} 1",
+        "firekeeper_blocking_calls_total{event=\"beforeCreate\",outcome=\"unreachable\"} 1",
+        "firekeeper_blocking_calls_total{event=\"beforeSignIn\",outcome=\"allowed\"} 3",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
 }
 
 #[tokio::test]
@@ -2478,4 +2499,21 @@ async fn built_in_policies_need_no_handler() {
     .unwrap();
     assert!(events.iter().any(|e| e.kind == "sign_in_blocked"
         && e.detail["reason"].as_str().unwrap().contains("IP banned")));
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("firekeeper_blocking_policy_refusals_total{event=\"beforeCreate\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("firekeeper_blocking_policy_refusals_total{event=\"beforeSignIn\"} 2"),
+        "{text}"
+    );
 }

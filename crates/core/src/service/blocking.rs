@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::{Auth, Ctx};
 use crate::blocking::{
-    interpret, BlockingFunctions, BlockingPolicy, HookUpdates, BEFORE_CREATE, BEFORE_SIGN_IN,
+    interpret, BlockingFunctions, BlockingPolicy, HookReply, HookUpdates, BEFORE_CREATE,
+    BEFORE_SIGN_IN,
 };
 use crate::error::{Error, Result};
 use crate::model::{event_kind, Account};
@@ -307,6 +308,7 @@ impl Auth {
             &mut pending.display_name,
         );
         if let Err(e) = checked {
+            self.metrics().policy_refusal(BEFORE_CREATE);
             self.audit_block(ctx, &pending.local_id, BEFORE_CREATE, sign_in_method, &e)
                 .await;
             return Err(e);
@@ -338,6 +340,7 @@ impl Auth {
         let checked =
             policy.before_sign_in(acc.email.as_deref(), acc.email_verified, ctx.ip.as_deref());
         if let Err(e) = checked {
+            self.metrics().policy_refusal(BEFORE_SIGN_IN);
             self.audit_block(ctx, &acc.local_id, BEFORE_SIGN_IN, sign_in_method, &e)
                 .await;
             return Err(e);
@@ -405,16 +408,29 @@ impl Auth {
                     .post(&trigger.function_uri, body, self.config().blocking_deadline)
                     .await
             }
-            None => crate::blocking::HookReply::Unreachable("no HTTP client".into()),
+            None => HookReply::Unreachable("no HTTP client".into()),
+        };
+        let kind = match &reply {
+            HookReply::Answered { status, .. } if (200..300).contains(status) => "allowed",
+            HookReply::Answered { .. } => "refused",
+            HookReply::DeadlineExceeded => "deadline_exceeded",
+            HookReply::Unreachable(_) => "unreachable",
         };
         let outcome = interpret(event, reply);
-        let latency_ms = started.elapsed().as_millis() as u64;
+        let latency = started.elapsed();
+        let kind = if kind == "allowed" && outcome.is_err() {
+            "bad_answer"
+        } else {
+            kind
+        };
+        self.metrics().hook_call(event, kind, latency);
+        let latency_ms = latency.as_millis() as u64;
         match &outcome {
             Ok(_) => tracing::info!(
                 event,
                 uri = %trigger.function_uri,
                 latency_ms,
-                outcome = "allowed",
+                outcome = kind,
                 "blocking function"
             ),
             Err(e) => {
@@ -422,7 +438,7 @@ impl Auth {
                     event,
                     uri = %trigger.function_uri,
                     latency_ms,
-                    outcome = "blocked",
+                    outcome = kind,
                     reason = %e,
                     "blocking function"
                 );

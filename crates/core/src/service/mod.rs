@@ -124,6 +124,7 @@ pub struct Auth {
     pub(crate) settings_cache: sessions::SettingsCache,
     /// Calls blocking functions; none means every configured function is unreachable.
     hooks: Option<Arc<dyn crate::blocking::HookClient>>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Auth {
@@ -180,6 +181,7 @@ impl Auth {
             feed: tokio::sync::Notify::new(),
             settings_cache: sessions::SettingsCache::default(),
             hooks: None,
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 
@@ -191,6 +193,10 @@ impl Auth {
 
     pub(crate) fn hook_client(&self) -> Option<&dyn crate::blocking::HookClient> {
         self.hooks.as_deref()
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     pub fn config(&self) -> &AuthConfig {

@@ -35,11 +35,24 @@ pub fn router(state: AppState) -> Router {
             any(secure_token::token),
         )
         .route("/firekeeper/v1/{*rest}", any(firekeeper::handle))
+        .route("/metrics", get(metrics))
         .merge(keys::routes())
         .nest("/emulator/v1", emulator::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(state)
+}
+
+/// Counters in Prometheus' text format (no secrets: counts and latencies only).
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.auth.metrics().render(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
