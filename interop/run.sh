@@ -149,6 +149,13 @@ echo "interop: emulator-mode server $FK_EMU_URL (pid $EMU_PID), default-mode ser
 status=0
 echo "interop: node --test interop/node/*.test.mjs"
 node --test interop/node/*.test.mjs || status=1
+if [[ ! -d interop/functions/node_modules/firebase-functions ]]; then
+  echo "interop: interop/functions/node_modules is missing; run 'npm ci' in interop/functions first" >&2
+  status=1
+else
+  echo "interop: node --test interop/functions/blocking.test.mjs (starts its own servers)"
+  node --test interop/functions/blocking.test.mjs || status=1
+fi
 echo "interop: python3 -m pytest -q interop/python"
 python3 -m pytest -q interop/python || status=1
 if [[ -n "${FK_SITE_BIN:-}" ]]; then

@@ -2328,6 +2328,33 @@ async fn blocking_functions_are_called_and_obeyed() {
     );
     take();
 
+    // beforeSignIn refusing a sign-up: the user beforeCreate let through exists (as in
+    // Firebase), without a session.
+    s.set_hooks(json!({"beforeSignIn": {"functionUri": format!("{hooks}/deny")}}))
+        .await;
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signUp"),
+            json!({"email": "verify-first@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    let stored = s.user_by_email("verify-first@x.io").await.unwrap();
+    assert_eq!(stored["disabled"], false);
+    let (_, sessions) = s
+        .raw(
+            s.http
+                .get(format!(
+                    "{}/firekeeper/v1/projects/{PROJECT}/accounts/{}/sessions",
+                    s.base,
+                    stored["localId"].as_str().unwrap()
+                ))
+                .bearer_auth(&s.admin),
+        )
+        .await;
+    assert_eq!(sessions["sessions"], json!([]));
+    take();
+
     // Anonymous and custom-token sign-ins call nothing.
     s.set_hooks(json!({
         "beforeCreate": {"functionUri": format!("{hooks}/create")},

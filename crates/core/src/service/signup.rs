@@ -85,12 +85,18 @@ impl Auth {
         let mut session_claims = Map::new();
         if provider == "password" {
             self.before_create(ctx, &mut acc, provider).await?;
-            session_claims = self
-                .before_sign_in(ctx, &mut acc, provider)
-                .await?
-                .session_claims;
-            if acc.disabled {
-                // A function disabled the new user: stored, but signed in nowhere.
+            // beforeSignIn sees the record as it will be stored. The user beforeCreate let
+            // through exists even when beforeSignIn refuses or disables it, as in Firebase
+            // (the seeds' "verify the email first" flow depends on it); only the session
+            // is withheld.
+            let refused = match self.before_sign_in(ctx, &mut acc, provider).await {
+                Ok(hooks) => {
+                    session_claims = hooks.session_claims;
+                    acc.disabled.then(|| Error::code("USER_DISABLED"))
+                }
+                Err(e) => Some(e),
+            };
+            if let Some(refusal) = refused {
                 let event = self.event(
                     ctx,
                     &acc.local_id,
@@ -101,7 +107,7 @@ impl Auth {
                 self.store()
                     .create_account(&ctx.scope(), &acc, None, &[event])
                     .await?;
-                return Err(Error::code("USER_DISABLED"));
+                return Err(refusal);
             }
         }
         let (session, refresh_token) = self
