@@ -58,12 +58,28 @@ pub struct Trigger {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ForwardInboundCredentials {
-    #[serde(alias = "id_token")]
+    #[serde(alias = "id_token", deserialize_with = "flag")]
     pub id_token: bool,
-    #[serde(alias = "access_token")]
+    #[serde(alias = "access_token", deserialize_with = "flag")]
     pub access_token: bool,
-    #[serde(alias = "refresh_token")]
+    #[serde(alias = "refresh_token", deserialize_with = "flag")]
     pub refresh_token: bool,
+}
+
+/// A boolean, also as the strings `"true"` / `"false"` deployment tools send.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Bool(b) => Ok(b),
+        Raw::Text(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+        Raw::Text(t) if t.eq_ignore_ascii_case("false") || t.is_empty() => Ok(false),
+        Raw::Text(t) => Err(serde::de::Error::custom(format!("{t:?} is not a boolean"))),
+    }
 }
 
 impl BlockingFunctions {
@@ -114,7 +130,8 @@ pub struct BlockingPolicy {
     /// Sign-ups only with an email in one of these domains (empty: any).
     #[serde(alias = "allowed_email_domains")]
     pub allowed_email_domains: Vec<String>,
-    /// Refuse sign-ups whose email is not verified (IdP sign-ups that report it).
+    /// Refuse sign-ups whose email is not verified. Password sign-ups never bring a
+    /// verified email, so this admits only sign-ups whose provider verified it.
     #[serde(alias = "block_unverified_sign_up")]
     pub block_unverified_sign_up: bool,
     /// Refuse sign-ins while the user's email is not verified.
@@ -225,13 +242,19 @@ fn failure(status: u16, detail: String) -> Error {
     Error::Blocking { status, detail }
 }
 
-/// A scalar as the emulator coerces it: strings as they are, other values as JSON text.
-fn text(v: &Value) -> String {
+/// A scalar as the emulator coerces it: strings as they are, numbers and booleans as text;
+/// `null`, arrays and objects change nothing.
+fn text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
     }
 }
+
+/// How much of a refusing function's body reaches the client and the audit log: enough
+/// for an `HttpsError`, not a whole page of whatever the URI points at.
+const MAX_REFLECTED_BYTES: usize = 4096;
 
 fn truthy(v: &Value) -> bool {
     match v {
@@ -243,7 +266,11 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
+/// `null` clears the claims, as for admin `customAttributes`.
 fn claims_object(v: &Value) -> Result<Map<String, Value>> {
+    if v.is_null() {
+        return Ok(Map::new());
+    }
     let Value::Object(m) = v else {
         return Err(Error::code("INVALID_CLAIMS"));
     };
@@ -299,11 +326,12 @@ pub fn interpret(event: &str, reply: HookReply) -> Result<HookUpdates> {
         HookReply::Answered { status, body } if !(200..300).contains(&status) => {
             // The function's body verbatim, so an HttpsError's status and message reach
             // the client (production's form).
+            let shown = &body[..body.len().min(MAX_REFLECTED_BYTES)];
             return Err(failure(
                 400,
                 format!(
                     "HTTP Cloud Function returned an error: {}",
-                    String::from_utf8_lossy(&body)
+                    String::from_utf8_lossy(shown)
                 ),
             ));
         }
@@ -322,8 +350,8 @@ pub fn interpret(event: &str, reply: HookReply) -> Result<HookUpdates> {
     for key in mask.split(',').map(str::trim).filter(|k| !k.is_empty()) {
         let Some(v) = record.get(key) else { continue };
         match key {
-            "displayName" => updates.display_name = Some(text(v)),
-            "photoURL" | "photoUrl" => updates.photo_url = Some(text(v)),
+            "displayName" => updates.display_name = text(v).or(updates.display_name),
+            "photoURL" | "photoUrl" => updates.photo_url = text(v).or(updates.photo_url),
             "disabled" => updates.disabled = Some(truthy(v)),
             "emailVerified" => updates.email_verified = Some(truthy(v)),
             "customClaims" => updates.custom_claims = Some(claims_object(v)?),

@@ -310,10 +310,8 @@ impl Auth {
                 } else {
                     v.sign_in_provider().unwrap_or("password").to_owned()
                 };
-                Some(
-                    self.new_session(ctx, &acc, &provider, v.extra_claims())
-                        .await?,
-                )
+                let carried = self.carried_claims(v).await?;
+                Some(self.new_session(ctx, &acc, &provider, carried).await?)
             }
             _ => None,
         };
@@ -336,7 +334,7 @@ impl Auth {
     }
 
     /// The audit events an update amounts to.
-    fn update_events(
+    pub(super) fn update_events(
         &self,
         ctx: &Ctx,
         before: &Account,

@@ -168,6 +168,7 @@ impl Auth {
         if self.config().mode != Mode::Emulator {
             return Err(Error::NotFound);
         }
+        let _writing = self.settings_write.lock().await;
         let mut stored = self
             .store()
             .project_config(project)

@@ -1,7 +1,8 @@
 //! Calling blocking functions and applying their answers (blocking-functions.md §3–5), and
 //! the v2 project config that registers them. Every flow reaches the functions through
-//! [`Auth::before_create`] and [`Auth::before_sign_in`], so a sign-in method added later is
-//! covered by calling them, not by a copy.
+//! [`Auth::before_create`] and [`Auth::before_sign_in`] (and, for existing accounts,
+//! [`Auth::commit_sign_in_hooks`]), so a sign-in method added later is covered by calling
+//! them, not by a copy.
 
 use std::time::Instant;
 
@@ -22,11 +23,13 @@ const HOOK_JWT_LIFETIME_SECS: i64 = 600;
 const SETTINGS_KEY: &str = "blockingFunctions";
 const POLICY_KEY: &str = "blockingPolicy";
 
-/// What the hooks of one sign-in decided beyond the stored record.
+/// What the hooks of one sign-in decided.
 #[derive(Debug, Default)]
 pub(crate) struct HookOutcome {
     /// beforeSignIn's `sessionClaims`: this session's extra claims.
     pub session_claims: Map<String, Value>,
+    /// The record changes, to apply again to a fresh read of the account.
+    pub updates: HookUpdates,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -37,6 +40,24 @@ fn rfc3339(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// A trigger without a function (`{}`, or an empty `functionUri`): deployment tools send
+/// it to unregister an event.
+fn is_empty_trigger(t: &Value) -> bool {
+    t.get("functionUri")
+        .or_else(|| t.get("function_uri"))
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+}
+
+/// `blockingFunctions` with the empty triggers dropped.
+fn without_empty_triggers(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(Value::Object(t)) = v.get_mut("triggers") {
+        t.retain(|_, trigger| !is_empty_trigger(trigger));
+    }
+    v
 }
 
 /// `user_record` of the JWT (§3.2): snake_case, times in ms, validSince in seconds.
@@ -188,19 +209,6 @@ impl Auth {
         Ok(own)
     }
 
-    /// Records the built-in policy fields given; the others keep following the server's
-    /// default.
-    pub(crate) async fn patch_blocking_policy(
-        &self,
-        project: &str,
-        fields: &Map<String, Value>,
-    ) -> Result<()> {
-        let own = self.merged_blocking_policy(project, fields).await?;
-        let mut doc = (*self.project_settings(project).await?).clone();
-        doc[POLICY_KEY] = Value::Object(own);
-        self.put_project_settings(project, &doc).await
-    }
-
     /// `GET IT/v2/projects/{p}/config`.
     pub async fn v2_config(&self, project: &str) -> Result<Value> {
         let functions = self.blocking_functions(project).await?;
@@ -225,6 +233,7 @@ impl Auth {
                 Error::InvalidArgument(format!("Invalid JSON payload received. /{at}: {e}"))
             })
         };
+        let _writing = self.settings_write.lock().await;
         let before = self.blocking_functions(project).await?;
         let mut next = before.clone();
         let mask: Vec<&str> = update_mask
@@ -237,29 +246,50 @@ impl Auth {
             next = parse(given.clone(), SETTINGS_KEY)?;
         }
         for path in mask {
-            let mut parts = path.splitn(3, '.');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(SETTINGS_KEY), None, None) => {
+            // Leaf paths (`...triggers.beforeCreate.functionUri`, what deployment tools
+            // derive from a body) address their trigger or flag.
+            let parts: Vec<&str> = path.split('.').collect();
+            match parts.as_slice() {
+                [SETTINGS_KEY] => {
                     if body.get(SETTINGS_KEY).is_some() {
-                        next = parse(given.clone(), SETTINGS_KEY)?;
+                        next = parse(without_empty_triggers(&given), SETTINGS_KEY)?;
                     }
                 }
-                (Some(SETTINGS_KEY), Some("triggers"), None) => {
+                [SETTINGS_KEY, "triggers"] => {
                     if let Some(t) = given.get("triggers") {
-                        next.triggers = parse(json!({ "triggers": t }), path)?.triggers;
+                        let t = without_empty_triggers(&json!({ "triggers": t }));
+                        next.triggers = parse(t, path)?.triggers;
                     }
                 }
-                (Some(SETTINGS_KEY), Some("triggers"), Some(event)) => {
-                    let one = given.get("triggers").and_then(|t| t.get(event));
-                    if let Some(t) = one {
-                        let parsed = parse(json!({ "triggers": { event: t } }), path)?;
-                        next.triggers.extend(parsed.triggers);
+                [SETTINGS_KEY, "triggers", event, ..] => {
+                    let one = given.get("triggers").and_then(|t| t.get(*event));
+                    match one {
+                        None => {}
+                        // An empty trigger unregisters the event.
+                        Some(t) if is_empty_trigger(t) => {
+                            next.triggers.remove(*event);
+                        }
+                        Some(t) => {
+                            let parsed = parse(json!({ "triggers": { *event: t } }), path)?;
+                            next.triggers.extend(parsed.triggers);
+                        }
                     }
                 }
-                (Some(SETTINGS_KEY), Some("forwardInboundCredentials"), None) => {
+                [SETTINGS_KEY, "forwardInboundCredentials", rest @ ..] => {
                     if let Some(f) = given.get("forwardInboundCredentials") {
+                        let mut flags = serde_json::to_value(next.forward_inbound_credentials)
+                            .map_err(Error::internal)?;
+                        match rest {
+                            [] => flags = f.clone(),
+                            [flag] => {
+                                if let Some(v) = f.get(*flag) {
+                                    flags[*flag] = v.clone();
+                                }
+                            }
+                            _ => {}
+                        }
                         next.forward_inbound_credentials =
-                            parse(json!({ "forwardInboundCredentials": f }), path)?
+                            parse(json!({ "forwardInboundCredentials": flags }), path)?
                                 .forward_inbound_credentials;
                     }
                 }
@@ -300,6 +330,7 @@ impl Auth {
         pending: &mut Account,
         sign_in_method: &str,
     ) -> Result<()> {
+        self.check_sign_in_address(ctx).await?;
         let policy = self.blocking_policy(&ctx.access.project).await?;
         let checked = policy.before_create(
             pending.email.as_deref(),
@@ -309,7 +340,7 @@ impl Auth {
         );
         if let Err(e) = checked {
             self.metrics().policy_refusal(BEFORE_CREATE);
-            self.audit_block(ctx, &pending.local_id, BEFORE_CREATE, sign_in_method, &e)
+            self.audit_block(ctx, pending, BEFORE_CREATE, sign_in_method, &e)
                 .await;
             return Err(e);
         }
@@ -336,12 +367,13 @@ impl Auth {
         if acc.disabled {
             return Ok(outcome);
         }
+        self.check_sign_in_address(ctx).await?;
         let policy = self.blocking_policy(&ctx.access.project).await?;
         let checked =
             policy.before_sign_in(acc.email.as_deref(), acc.email_verified, ctx.ip.as_deref());
         if let Err(e) = checked {
             self.metrics().policy_refusal(BEFORE_SIGN_IN);
-            self.audit_block(ctx, &acc.local_id, BEFORE_SIGN_IN, sign_in_method, &e)
+            self.audit_block(ctx, acc, BEFORE_SIGN_IN, sign_in_method, &e)
                 .await;
             return Err(e);
         }
@@ -351,7 +383,8 @@ impl Auth {
             .await?
         {
             apply(acc, &u);
-            outcome.session_claims = u.session_claims.unwrap_or_default();
+            outcome.session_claims = u.session_claims.clone().unwrap_or_default();
+            outcome.updates = u;
         }
         Ok(outcome)
     }
@@ -442,8 +475,7 @@ impl Auth {
                     reason = %e,
                     "blocking function"
                 );
-                self.audit_block(ctx, &acc.local_id, event, sign_in_method, e)
-                    .await;
+                self.audit_block(ctx, acc, event, sign_in_method, e).await;
             }
         }
         outcome.map(Some)
@@ -453,14 +485,19 @@ impl Auth {
     async fn audit_block(
         &self,
         ctx: &Ctx,
-        local_id: &str,
+        acc: &Account,
         event: &str,
         sign_in_method: &str,
         reason: &Error,
     ) {
+        let (local_id, email) = (acc.local_id.as_str(), acc.email.as_deref());
         let mut d = Map::new();
         d.insert("event".into(), event.into());
         d.insert("signInMethod".into(), sign_in_method.into());
+        // A refused sign-up's uid never exists: the email says whose it was.
+        if let Some(email) = email {
+            d.insert("email".into(), email.into());
+        }
         d.insert("reason".into(), reason.to_string().into());
         let kind = if event == BEFORE_CREATE {
             event_kind::SIGN_UP_BLOCKED
@@ -473,21 +510,64 @@ impl Auth {
         }
     }
 
-    /// Stores what beforeSignIn changed on an existing account; a function that disabled
-    /// the user then fails the sign-in with `USER_DISABLED`, the change kept.
-    pub(crate) async fn store_hook_changes(
+    /// After beforeSignIn ran for an existing account (which may take seconds): reads the
+    /// account again, refuses the sign-in if it was disabled or its credentials or
+    /// `validSince` changed meanwhile (`changed` is the error then), and stores the
+    /// function's changes over the fresh record (the function wins), audited and on the
+    /// revocation feed. A function that disabled the user fails the sign-in with
+    /// `USER_DISABLED`, the change kept. Returns the account to mint tokens from.
+    pub(crate) async fn commit_sign_in_hooks(
         &self,
         ctx: &Ctx,
-        before: &Account,
-        after: &Account,
-    ) -> Result<()> {
-        if before != after {
-            self.store()
-                .update_account(&ctx.scope(), after, None, &[])
-                .await?;
-        }
-        if after.disabled {
+        seen: &Account,
+        updates: &HookUpdates,
+        changed: Error,
+    ) -> Result<Account> {
+        let scope = ctx.scope();
+        let committed = self
+            .retry_stale(|| async {
+                let fresh = self.require_account(&scope, &seen.local_id).await?;
+                if fresh.disabled {
+                    return Err(Error::code("USER_DISABLED"));
+                }
+                if fresh.password_hash != seen.password_hash
+                    || fresh.valid_since != seen.valid_since
+                    || fresh.email != seen.email
+                {
+                    return Err(changed.clone());
+                }
+                let mut next = fresh.clone();
+                apply(&mut next, updates);
+                if next != fresh {
+                    let events = self.update_events(ctx, &fresh, &next, false, None);
+                    self.store()
+                        .update_account(&scope, &next, None, &events)
+                        .await?;
+                    if !events.is_empty() {
+                        self.feed.notify_waiters();
+                    }
+                }
+                Ok(next)
+            })
+            .await?;
+        if committed.disabled {
             return Err(Error::code("USER_DISABLED"));
+        }
+        Ok(committed)
+    }
+
+    /// The session policy's address rule, checked before any function runs so a refused
+    /// sign-in has no side effects.
+    async fn check_sign_in_address(&self, ctx: &Ctx) -> Result<()> {
+        let policy = self.session_policy(&ctx.access.project).await?;
+        if policy.ip_binding == super::IpBinding::TrustedRanges
+            && !ctx.access.privileged
+            && !policy.allows(None, ctx.ip.as_deref())
+        {
+            return Err(Error::detail(
+                "OPERATION_NOT_ALLOWED",
+                "Sign-in from this address is not allowed by the project's IP policy.",
+            ));
         }
         Ok(())
     }

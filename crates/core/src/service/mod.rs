@@ -125,6 +125,8 @@ pub struct Auth {
     /// Calls blocking functions; none means every configured function is unreachable.
     hooks: Option<Arc<dyn crate::blocking::HookClient>>,
     metrics: crate::metrics::Metrics,
+    /// Settings documents are read, changed and written whole: one writer at a time.
+    pub(crate) settings_write: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -182,6 +184,7 @@ impl Auth {
             settings_cache: sessions::SettingsCache::default(),
             hooks: None,
             metrics: crate::metrics::Metrics::default(),
+            settings_write: tokio::sync::Mutex::new(()),
         })
     }
 

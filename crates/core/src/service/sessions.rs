@@ -233,13 +233,13 @@ impl Auth {
 
     /// `PATCH /firekeeper/v1/projects/{p}/config`: records the fields given; the others
     /// keep following the server's default.
-    pub async fn patch_session_policy(&self, project: &str, patch: &Value) -> Result<Value> {
-        let Some(fields) = patch.get("sessionPolicy").and_then(Value::as_object) else {
-            return Err(Error::InvalidArgument(
-                "Invalid JSON payload received. /sessionPolicy must be object".into(),
-            ));
-        };
-        let mut doc = (*self.project_settings(project).await?).clone();
+    /// The project's own session-policy fields with `fields` laid over them, checked.
+    async fn merged_session_policy(
+        &self,
+        project: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        let doc = self.project_settings(project).await?;
         let mut own = doc
             .get("sessionPolicy")
             .and_then(Value::as_object)
@@ -257,9 +257,7 @@ impl Auth {
         policy.validate().map_err(|e| {
             Error::InvalidArgument(format!("Invalid JSON payload received. /sessionPolicy/{e}"))
         })?;
-        doc["sessionPolicy"] = Value::Object(own);
-        self.put_project_settings(project, &doc).await?;
-        self.firekeeper_config(project).await
+        Ok(own)
     }
 
     pub async fn firekeeper_config(&self, project: &str) -> Result<Value> {
@@ -287,26 +285,26 @@ impl Auth {
                 "Invalid JSON payload received. Expected sessionPolicy or blockingPolicy".into(),
             ));
         }
-        let blocking = match body.get("blockingPolicy") {
-            None => None,
-            Some(Value::Object(fields)) => Some(fields),
-            Some(_) => {
-                return Err(Error::InvalidArgument(
-                    "Invalid JSON payload received. /blockingPolicy must be object".into(),
-                ))
-            }
+        let section = |name: &str| match body.get(name) {
+            None => Ok(None),
+            Some(Value::Object(fields)) => Ok(Some(fields)),
+            Some(_) => Err(Error::InvalidArgument(format!(
+                "Invalid JSON payload received. /{name} must be object"
+            ))),
         };
-        // Both sections are checked before either is stored: all or nothing.
+        let (session, blocking) = (section("sessionPolicy")?, section("blockingPolicy")?);
+        // One writer at a time, and both sections checked and stored in one write.
+        let _writing = self.settings_write.lock().await;
+        let mut doc = (*self.project_settings(project).await?).clone();
+        if let Some(fields) = session {
+            doc["sessionPolicy"] =
+                Value::Object(self.merged_session_policy(project, fields).await?);
+        }
         if let Some(fields) = blocking {
-            self.merged_blocking_policy(project, fields).await?;
+            doc["blockingPolicy"] =
+                Value::Object(self.merged_blocking_policy(project, fields).await?);
         }
-        if body.contains_key("sessionPolicy") {
-            self.patch_session_policy(project, &Value::Object(body.clone()))
-                .await?;
-        }
-        if let Some(fields) = blocking {
-            self.patch_blocking_policy(project, fields).await?;
-        }
+        self.put_project_settings(project, &doc).await?;
         self.firekeeper_config(project).await
     }
 

@@ -50,10 +50,11 @@ impl Auth {
         if !ok || acc.password_hash.is_none() {
             return Err(wrong("INVALID_PASSWORD"));
         }
-        let mut acc = acc;
-        let stored = acc.clone();
-        let hooks = self.before_sign_in(ctx, &mut acc, "password").await?;
-        self.store_hook_changes(ctx, &stored, &acc).await?;
+        let mut hooked = acc.clone();
+        let hooks = self.before_sign_in(ctx, &mut hooked, "password").await?;
+        let acc = self
+            .commit_sign_in_hooks(ctx, &acc, &hooks.updates, wrong("INVALID_PASSWORD"))
+            .await?;
         let tokens = self
             .sign_in_session(ctx, &acc, "password", hooks.session_claims)
             .await?;

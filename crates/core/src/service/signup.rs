@@ -155,9 +155,9 @@ impl Auth {
                 if let Some(name) = &req.display_name {
                     acc.display_name = Some(name.clone());
                 }
-                let (session, refresh_token) = self
-                    .new_session(ctx, &acc, "password", verified.extra_claims())
-                    .await?;
+                let carried = self.carried_claims(&verified).await?;
+                let (session, refresh_token) =
+                    self.new_session(ctx, &acc, "password", carried).await?;
                 let mut events = vec![self.event(
                     ctx,
                     &acc.local_id,

@@ -193,6 +193,25 @@ impl Auth {
         )
     }
 
+    /// The extra claims a session that replaces the token's own keeps: the stored
+    /// session's (custom-token `claims`, blocking `sessionClaims`), never re-read from the
+    /// token, where a custom claim removed since would pass for an extra one.
+    pub(crate) async fn carried_claims(&self, v: &VerifiedIdToken) -> Result<Map<String, Value>> {
+        let Some(sid) = v.session_id() else {
+            return Ok(v.extra_claims());
+        };
+        let mut claims = self
+            .store()
+            .session(sid)
+            .await?
+            .map(|s| s.extra_claims)
+            .unwrap_or_default();
+        // Recomputed for the new session from its own address and the policy.
+        claims.remove(SIGN_IN_IP_CLAIM);
+        claims.remove(IP_BINDING_CLAIM);
+        Ok(claims)
+    }
+
     /// A new sign-in session (not yet stored) and its refresh token.
     pub(crate) async fn new_session(
         &self,
@@ -213,6 +232,8 @@ impl Auth {
         }
         // The binding travels in the tokens, so back ends can enforce it without asking.
         if policy.ip_claim() {
+            // The server's record of the address wins over a claim of that name carried in.
+            extra_claims.remove(SIGN_IN_IP_CLAIM);
             if let Some(ip) = &ctx.ip {
                 extra_claims.insert(SIGN_IN_IP_CLAIM.into(), ip.clone().into());
             }

@@ -208,8 +208,12 @@ pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Respon
     let s = state.clone();
     run(&state, req, |inc| async move {
         let rest = inc.path.strip_prefix(PREFIX).unwrap_or_default();
-        // Identity Platform's reference path for the same config.
-        let rest = rest.strip_prefix("admin/").unwrap_or(rest).to_owned();
+        // Identity Platform's reference path for the v2 config.
+        let rest = match rest.strip_prefix("admin/") {
+            Some(v2) if v2.starts_with("v2/") => v2,
+            _ => rest,
+        }
+        .to_owned();
         let target = parse_target(&rest).ok_or(Error::NotFound)?;
         dispatch(&s, inc, target).await
     })
