@@ -17,6 +17,7 @@ use serde::Deserialize;
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
     pub project: Option<String>,
     pub emulator: Option<bool>,
     pub issuer_prefix: Option<String>,
@@ -40,6 +41,8 @@ pub struct FileConfig {
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of the data directory's SQLite file.
+    pub database_url: Option<String>,
     pub project: String,
     pub emulator: bool,
     pub issuer_prefix: String,
@@ -65,6 +68,7 @@ pub const MIN_AUDIT_RETENTION_DAYS: u32 = 15;
 const ENV_KEYS: &[&str] = &[
     "LISTEN",
     "DATA_DIR",
+    "DATABASE_URL",
     "PROJECT",
     "EMULATOR",
     "ISSUER_PREFIX",
@@ -126,6 +130,7 @@ impl FileConfig {
             match name {
                 "LISTEN" => self.listen = Some(parse_env(name, value)?),
                 "DATA_DIR" => self.data_dir = Some(PathBuf::from(value)),
+                "DATABASE_URL" => self.database_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "PROJECT" => self.project = Some(value.clone()),
                 "EMULATOR" => self.emulator = Some(parse_bool(name, value)?),
                 "ISSUER_PREFIX" => self.issuer_prefix = Some(value.clone()),
@@ -166,6 +171,7 @@ impl FileConfig {
             data_dir: self
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from("firekeeper-data")),
+            database_url: self.database_url,
             project: self.project.unwrap_or_else(|| "demo-firekeeper".to_owned()),
             emulator: self.emulator.unwrap_or(false),
             issuer_prefix: self
@@ -194,6 +200,11 @@ impl FileConfig {
         }
         if let Err(e) = s.blocking_functions.validate() {
             bail!("[blocking_functions]: {e}");
+        }
+        if let Some(url) = &s.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                bail!("database_url must be a postgres:// URL (SQLite is the data directory's)");
+            }
         }
         if s.project.is_empty() {
             bail!("project must not be empty");

@@ -1,4 +1,5 @@
-//! The data directory: the SQLite database and the master key, private to the owner.
+//! The data directory: the master key and the SQLite database, private to the owner; or,
+//! with `database_url`, the master key here and the data in PostgreSQL.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -8,7 +9,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use firekeeper_core::secrets::MasterKey;
-use firekeeper_store::SqliteStore;
+use firekeeper_core::Store;
+use firekeeper_store::{PgStore, SqliteStore};
+
+use crate::config::Settings;
 
 pub const DB_FILE: &str = "firekeeper.db";
 pub const MASTER_KEY_FILE: &str = "master.key";
@@ -64,24 +68,37 @@ fn master_key(dir: &Path) -> Result<MasterKey> {
 }
 
 pub struct DataDir {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub master: Arc<MasterKey>,
 }
 
 /// Opens (creating on first use) the data directory.
-pub async fn open(dir: &Path) -> Result<DataDir> {
+pub async fn open(s: &Settings) -> Result<DataDir> {
+    let dir: &Path = &s.data_dir;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let db = dir.join(DB_FILE);
-    ensure_private_file(&db)?;
-    let store = SqliteStore::open(&db)
-        .await
-        .with_context(|| format!("cannot open database {}", db.display()))?;
+    let store: Arc<dyn Store> = match &s.database_url {
+        // Every instance on the database needs the same master key file.
+        Some(url) => Arc::new(
+            PgStore::connect(url)
+                .await
+                .context("cannot open the PostgreSQL database (database_url)")?,
+        ),
+        None => {
+            let db = dir.join(DB_FILE);
+            ensure_private_file(&db)?;
+            Arc::new(
+                SqliteStore::open(&db)
+                    .await
+                    .with_context(|| format!("cannot open database {}", db.display()))?,
+            )
+        }
+    };
     Ok(DataDir {
-        store: Arc::new(store),
+        store,
         master: Arc::new(master_key(dir)?),
     })
 }

@@ -84,7 +84,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(settings: Settings) -> Result<()> {
-    let dd = datadir::open(&settings.data_dir).await?;
+    let dd = datadir::open(&settings).await?;
     let cfg = auth_config(&settings);
     let mode = cfg.mode;
     let auth = Arc::new(

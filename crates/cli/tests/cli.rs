@@ -959,3 +959,129 @@ async fn sdk_session_cookies_end_to_end() {
     drop(server);
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }
+
+/// `database_url` puts everything in PostgreSQL: two servers on one database (each with
+/// the same master key) share users, sessions, revocations and keys. Skipped, with a
+/// note, without `FK_TEST_DATABASE_URL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_backend_is_shared_by_two_servers() {
+    let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
+        eprintln!("FK_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+        return;
+    };
+    // A schema of its own, so reruns start empty.
+    let schema = format!("fk_cli_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    for stmt in [
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        format!("CREATE SCHEMA {schema}"),
+    ] {
+        sqlx::query(&stmt).execute(&admin).await.unwrap();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let db_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let root = temp_dir("pg");
+    let (one, two) = (root.join("one"), root.join("two"));
+    let env = [("FIREKEEPER_DATABASE_URL", db_url.as_str())];
+    let made = run(cmd(&one).envs(env).args(["api-keys", "create"]));
+    let key = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert!(
+        key.starts_with("AIza"),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let admin_token =
+        String::from_utf8(run(cmd(&one).envs(env).args(["admin-tokens", "create"])).stdout)
+            .unwrap()
+            .trim()
+            .to_owned();
+    assert!(key.starts_with("AIza") && admin_token.starts_with("fkadm_"));
+    // The second instance shares the first one's master key, as a deployment would.
+    std::fs::create_dir_all(&two).unwrap();
+    std::fs::copy(one.join("master.key"), two.join("master.key")).unwrap();
+    assert!(
+        !one.join("firekeeper.db").exists(),
+        "no SQLite file with database_url"
+    );
+    let a = start_env(&one, &[], &env);
+    let b = start_env(&two, &[], &env);
+    let http = reqwest::Client::new();
+    let it = |base: &str, op: &str| {
+        format!("{base}/identitytoolkit.googleapis.com/v1/accounts:{op}?key={key}")
+    };
+    let up: Value = http
+        .post(it(&a.base, "signUp"))
+        .json(&json!({"email": "pg@x.io", "password": "secret-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uid = up["localId"].as_str().unwrap().to_owned();
+    let signed_in: Value = http
+        .post(it(&b.base, "signInWithPassword"))
+        .json(&json!({"email": "pg@x.io", "password": "secret-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signed_in["localId"], uid, "{signed_in}");
+    let refresh = |base: String, token: String| {
+        let (http, key) = (http.clone(), key.clone());
+        async move {
+            let v: Value = http
+                .post(format!(
+                    "{base}/securetoken.googleapis.com/v1/token?key={key}"
+                ))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    let token = signed_in["refreshToken"].as_str().unwrap().to_owned();
+    let r = refresh(a.base.clone(), token.clone()).await;
+    assert_eq!(r["user_id"], uid, "{r}");
+    // Both publish the same keys, so each verifies the other's tokens.
+    let lookup: Value = http
+        .post(it(&a.base, "lookup"))
+        .json(&json!({"idToken": signed_in["idToken"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lookup["users"][0]["localId"], uid, "{lookup}");
+    // A revocation through one is enforced by the other.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let revoked = http
+        .post(format!(
+            "{}/identitytoolkit.googleapis.com/v1/projects/demo-firekeeper/accounts:update",
+            b.base
+        ))
+        .bearer_auth(&admin_token)
+        .json(
+            &json!({"localId": uid, "validSince": (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).to_string()}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success());
+    let r = refresh(a.base.clone(), token).await;
+    assert_eq!(r["error"]["message"], "TOKEN_EXPIRED", "{r}");
+    drop((a, b));
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}

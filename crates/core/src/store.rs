@@ -265,4 +265,7 @@ pub trait Store: Send + Sync + 'static {
         project: &str,
         config: &serde_json::Value,
     ) -> StoreResult<()>;
+
+    /// Waits for queued writes and closes the connections (at shutdown).
+    async fn close(&self) {}
 }

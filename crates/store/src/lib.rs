@@ -1,6 +1,12 @@
-//! Storage backends behind `firekeeper_core::Store`. SQLite is the embedded default;
-//! PostgreSQL follows with the same schema shape.
+//! Storage backends behind `firekeeper_core::Store`: SQLite, the embedded default, and
+//! PostgreSQL, to run several instances on one database. Both run the same statements.
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+#[cfg(test)]
+mod tests;

@@ -62,7 +62,7 @@ pub enum ServiceAccountsCmd {
 }
 
 pub async fn api_keys(s: &Settings, cmd: ApiKeysCmd) -> Result<()> {
-    let dd = datadir::open(&s.data_dir).await?;
+    let dd = datadir::open(s).await?;
     match cmd {
         ApiKeysCmd::Create => {
             let key = create_api_key(&*dd.store, &s.project, SystemClock.now_ms()).await?;
@@ -70,7 +70,6 @@ pub async fn api_keys(s: &Settings, cmd: ApiKeysCmd) -> Result<()> {
             println!("{key}");
         }
         ApiKeysCmd::List { json } => {
-            use firekeeper_core::Store;
             let keys = dd.store.api_keys(None).await?;
             if json {
                 print_json(&json!(keys
@@ -89,8 +88,7 @@ pub async fn api_keys(s: &Settings, cmd: ApiKeysCmd) -> Result<()> {
 }
 
 pub async fn admin_tokens(s: &Settings, cmd: AdminTokensCmd) -> Result<()> {
-    use firekeeper_core::Store;
-    let dd = datadir::open(&s.data_dir).await?;
+    let dd = datadir::open(s).await?;
     match cmd {
         AdminTokensCmd::Create { all_projects } => {
             let project = (!all_projects).then_some(s.project.as_str());
@@ -143,8 +141,7 @@ pub async fn admin_tokens(s: &Settings, cmd: AdminTokensCmd) -> Result<()> {
 }
 
 pub async fn service_accounts(s: &Settings, cmd: ServiceAccountsCmd) -> Result<()> {
-    use firekeeper_core::Store;
-    let dd = datadir::open(&s.data_dir).await?;
+    let dd = datadir::open(s).await?;
     match cmd {
         ServiceAccountsCmd::Create { out } => {
             let file = create_service_account(&*dd.store, &s.project, SystemClock.now_ms()).await?;

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use firekeeper_core::keyring::{
     active_key, rotate_now, KeyPolicy, ID_TOKEN_KEYS, SESSION_COOKIE_KEYS,
 };
-use firekeeper_core::{Clock, Store, SystemClock};
+use firekeeper_core::{Clock, SystemClock};
 use serde_json::json;
 
 use super::{print_json, when};
@@ -44,7 +44,7 @@ fn key_set(s: &Settings, cookies: bool) -> (&'static str, KeyPolicy) {
 }
 
 pub async fn run(s: &Settings, cmd: KeysCmd) -> Result<()> {
-    let dd = datadir::open(&s.data_dir).await?;
+    let dd = datadir::open(s).await?;
     let now = SystemClock.now_ms();
     match cmd {
         KeysCmd::Rotate { cookies } => {

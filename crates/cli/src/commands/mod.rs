@@ -19,7 +19,7 @@ use crate::serve::auth_config;
 
 /// The core services over the data directory, and an admin context for the project.
 pub(crate) async fn open_admin(s: &Settings) -> anyhow::Result<(DataDir, Auth, Ctx)> {
-    let dd = datadir::open(&s.data_dir).await?;
+    let dd = datadir::open(s).await?;
     let auth = Auth::new(
         auth_config(s),
         dd.store.clone(),

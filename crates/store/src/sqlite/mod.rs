@@ -3,10 +3,12 @@
 //! `synchronous=NORMAL` in WAL mode loses no committed transaction when the process is
 //! killed; only an OS crash or power loss can drop the last commits.
 
-mod group_commit;
 mod migrate;
-mod rows;
-mod store_impl;
+
+mod rows {
+    crate::sql::rows_macro::impl_rows!(sqlx::sqlite::SqliteRow);
+}
+crate::sql::store_macro::impl_store!(SqliteStore, sqlx::Sqlite);
 
 use std::path::Path;
 use std::str::FromStr;
@@ -15,34 +17,11 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use firekeeper_core::store::{StoreError, UniqueField};
-
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    refreshes: tokio::sync::mpsc::Sender<group_commit::Touch>,
-}
-
-pub(crate) fn backend(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            let msg = db.message();
-            let field = if msg.contains("accounts.email") {
-                UniqueField::Email
-            } else if msg.contains("accounts.phone") {
-                UniqueField::Phone
-            } else if msg.contains("accounts.local_id") {
-                UniqueField::LocalId
-            } else if msg.contains("federated_ids.") {
-                UniqueField::Federated
-            } else {
-                UniqueField::Other
-            };
-            return StoreError::Conflict(field);
-        }
-    }
-    StoreError::Backend(e.to_string())
+    refreshes: tokio::sync::mpsc::Sender<Touch>,
 }
 
 impl SqliteStore {
@@ -66,7 +45,7 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(backend)?;
-        let refreshes = group_commit::spawn(writer.clone());
+        let refreshes = group_spawn(writer.clone());
         Ok(Self {
             writer,
             reader,
@@ -85,7 +64,7 @@ impl SqliteStore {
             .map_err(backend)?;
         migrate::run(&pool).await?;
         Ok(Self {
-            refreshes: group_commit::spawn(pool.clone()),
+            refreshes: group_spawn(pool.clone()),
             writer: pool.clone(),
             reader: pool,
         })
@@ -96,6 +75,3 @@ impl SqliteStore {
         self.writer.close().await;
     }
 }
-
-#[cfg(test)]
-mod tests;

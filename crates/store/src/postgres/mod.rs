@@ -1,0 +1,96 @@
+//! PostgreSQL, for several Firekeeper instances on one database: the same statements as
+//! SQLite (see `crate::sql`), one connection pool for reads and writes, and migrations
+//! under an advisory lock so instances starting together migrate once.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    writer: PgPool,
+    reader: PgPool,
+    refreshes: tokio::sync::mpsc::Sender<Touch>,
+}
+
+mod rows {
+    crate::sql::rows_macro::impl_rows!(sqlx::postgres::PgRow);
+}
+crate::sql::store_macro::impl_store!(PgStore, sqlx::Postgres);
+
+/// Each entry runs once, in order; applied ones are recorded in `firekeeper_migrations`.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+/// Serialises migrations across instances (any constant the application owns).
+const MIGRATION_LOCK: i64 = 7_460_002;
+
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let result = async {
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS firekeeper_migrations \
+             (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(backend)?;
+        let (applied,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM firekeeper_migrations")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+        let applied = usize::try_from(applied).unwrap_or(0);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::Backend(format!(
+                "database schema version {applied} is newer than this firekeeper ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, script) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(backend)?;
+            tx.execute(*script).await.map_err(backend)?;
+            sqlx::query("INSERT INTO firekeeper_migrations (version) VALUES ($1)")
+                .bind(i as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(())
+    }
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    result
+}
+
+impl PgStore {
+    /// Connects (`postgres://user:pass@host/db`) and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let opts = PgConnectOptions::from_str(url).map_err(backend)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        migrate(&pool).await?;
+        Ok(Self {
+            refreshes: group_spawn(pool.clone()),
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+    }
+}

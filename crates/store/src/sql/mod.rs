@@ -1,0 +1,105 @@
+//! What the SQLite and PostgreSQL backends share: one set of statements (see
+//! [`store_macro`]), the placeholder dialect, and the mapping of database errors.
+
+pub(crate) mod rows_macro;
+pub(crate) mod store_macro;
+
+use std::borrow::Cow;
+
+use firekeeper_core::store::{StoreError, UniqueField};
+
+/// The few places where the two databases differ.
+pub(crate) trait Dialect {
+    /// The statement with this database's placeholders (written with SQLite's `?` and `?N`).
+    fn sql(sql: &str) -> Cow<'_, str>;
+    /// A fingerprint of one purpose's signing keys (changes whenever they do).
+    const KEYS_VERSION: &'static str;
+    /// Taken in every transaction that appends events, so event ids commit in order and a
+    /// feed reader's cursor never skips one committed late.
+    const EVENTS_LOCK: Option<&'static str>;
+}
+
+impl Dialect for sqlx::Sqlite {
+    fn sql(sql: &str) -> Cow<'_, str> {
+        Cow::Borrowed(sql)
+    }
+    const KEYS_VERSION: &'static str =
+        "SELECT COALESCE(group_concat(kid || ':' || activates_at || ':' || \
+         COALESCE(retired_at, ''), ','), '') \
+         FROM (SELECT * FROM signing_keys WHERE purpose = ? ORDER BY kid)";
+    // One writer connection already serialises every transaction.
+    const EVENTS_LOCK: Option<&'static str> = None;
+}
+
+impl Dialect for sqlx::Postgres {
+    fn sql(sql: &str) -> Cow<'_, str> {
+        Cow::Owned(numbered(sql))
+    }
+    const KEYS_VERSION: &'static str =
+        "SELECT COALESCE(string_agg(kid || ':' || activates_at || ':' || \
+         COALESCE(retired_at::text, ''), ',' ORDER BY kid), '') \
+         FROM signing_keys WHERE purpose = $1";
+    const EVENTS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7460001)");
+}
+
+/// `?` and `?N` placeholders as PostgreSQL's `$N` (a bare `?` takes the number after the
+/// highest so far, as in SQLite). Placeholders never occur inside the statements' string
+/// literals, which are all fixed words.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut next = 0;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '?' {
+            out.push(c);
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        let n = match digits.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => next + 1,
+        };
+        next = next.max(n);
+        out.push('$');
+        out.push_str(&n.to_string());
+    }
+    out
+}
+
+/// A database error as the store's: unique violations name the field they guard.
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            // SQLite names the columns, PostgreSQL the index or constraint.
+            let what = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+            let field = if what.contains("accounts.email") || what.contains("accounts_email") {
+                UniqueField::Email
+            } else if what.contains("accounts.phone") || what.contains("accounts_phone") {
+                UniqueField::Phone
+            } else if what.contains("accounts.local_id") || what.contains("accounts_pkey") {
+                UniqueField::LocalId
+            } else if what.contains("federated_ids.") || what.contains("federated_ids_pkey") {
+                UniqueField::Federated
+            } else {
+                UniqueField::Other
+            };
+            return StoreError::Conflict(field);
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(
+            super::numbered("a = ? AND b = ? AND (?3 IS NULL OR c = ?3) LIMIT ?"),
+            "a = $1 AND b = $2 AND ($3 IS NULL OR c = $3) LIMIT $4"
+        );
+    }
+}

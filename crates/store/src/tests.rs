@@ -1,0 +1,334 @@
+//! The store's test suite, run on both backends: SQLite always, PostgreSQL when
+//! `FK_TEST_DATABASE_URL` names a database (each test in a schema of its own);
+//! without it the PostgreSQL runs say so and pass.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use firekeeper_core::model::{Account, Event, ProviderUserInfo, Scope, Session};
+use firekeeper_core::store::{Store, StoreError, StoredKey, UniqueField};
+use serde_json::json;
+
+use crate::{PgStore, SqliteStore};
+
+async fn sqlite() -> SqliteStore {
+    SqliteStore::in_memory().await.unwrap()
+}
+
+/// A store in a fresh schema of the test database, or `None` (with a note) without one.
+async fn postgres() -> Option<PgStore> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
+        eprintln!("FK_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+        return None;
+    };
+    let schema = format!(
+        "fk_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    Some(PgStore::connect(&scoped).await.unwrap())
+}
+
+/// Each named test runs once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(&super::sqlite().await).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(s) = super::postgres().await {
+                        super::$name(&s).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    uniqueness_is_enforced_by_the_database,
+    federated_ids_are_unique_and_searchable,
+    listing_pages_by_local_id,
+    update_of_a_missing_account_is_not_found,
+    updates_are_compare_and_set,
+    sessions_refresh_and_rotate,
+    events_are_ordered_and_filtered,
+    keys_and_settings_round_trip,
+);
+
+fn acc(id: &str, email: Option<&str>) -> Account {
+    Account {
+        local_id: id.into(),
+        email: email.map(Into::into),
+        created_at: 1,
+        ..Default::default()
+    }
+}
+
+async fn uniqueness_is_enforced_by_the_database(s: &dyn Store) {
+    let p = Scope::project("p");
+    s.create_account(&p, &acc("a", Some("x@y.z")), None, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.create_account(&p, &acc("b", Some("x@y.z")), None, &[])
+            .await,
+        Err(StoreError::Conflict(UniqueField::Email))
+    );
+    assert_eq!(
+        s.create_account(&p, &acc("a", None), None, &[]).await,
+        Err(StoreError::Conflict(UniqueField::LocalId))
+    );
+    // Another project, or a tenant, is a separate namespace.
+    s.create_account(&Scope::project("q"), &acc("a", Some("x@y.z")), None, &[])
+        .await
+        .unwrap();
+    let t = Scope {
+        project: "p".into(),
+        tenant: Some("t".into()),
+    };
+    s.create_account(&t, &acc("a", Some("x@y.z")), None, &[])
+        .await
+        .unwrap();
+    assert_eq!(s.count_accounts(&p).await.unwrap(), 1);
+}
+
+async fn federated_ids_are_unique_and_searchable(s: &dyn Store) {
+    let p = Scope::project("p");
+    let mut a = acc("a", None);
+    a.providers.push(ProviderUserInfo {
+        provider_id: "google.com".into(),
+        raw_id: "123".into(),
+        ..Default::default()
+    });
+    s.create_account(&p, &a, None, &[]).await.unwrap();
+    let mut b = acc("b", None);
+    b.providers = a.providers.clone();
+    assert_eq!(
+        s.create_account(&p, &b, None, &[]).await,
+        Err(StoreError::Conflict(UniqueField::Federated))
+    );
+    // The failed insert left nothing behind.
+    assert!(s.get_account(&p, "b").await.unwrap().is_none());
+    let hit = s
+        .account_by_federated(&p, "google.com", "123")
+        .await
+        .unwrap();
+    assert_eq!(hit.unwrap().local_id, "a");
+    assert!(s.delete_account(&p, "a", &[]).await.unwrap());
+    assert!(s
+        .account_by_federated(&p, "google.com", "123")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn listing_pages_by_local_id(s: &dyn Store) {
+    let p = Scope::project("p");
+    for id in ["c", "a", "b"] {
+        s.create_account(&p, &acc(id, None), None, &[])
+            .await
+            .unwrap();
+    }
+    let first = s.list_accounts(&p, None, 2).await.unwrap();
+    assert_eq!(
+        first
+            .iter()
+            .map(|a| a.local_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let rest = s.list_accounts(&p, Some("b"), 2).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].local_id, "c");
+}
+
+async fn update_of_a_missing_account_is_not_found(s: &dyn Store) {
+    assert_eq!(
+        s.update_account(&Scope::project("p"), &acc("nope", None), None, &[])
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+async fn updates_are_compare_and_set(s: &dyn Store) {
+    let p = Scope::project("p");
+    s.create_account(&p, &acc("a", Some("a@x.io")), None, &[])
+        .await
+        .unwrap();
+    let first = s.get_account(&p, "a").await.unwrap().unwrap();
+    let second = first.clone();
+    let mut changed = first.clone();
+    changed.disabled = true;
+    s.update_account(&p, &changed, None, &[]).await.unwrap();
+    // A writer holding the old version loses instead of undoing the change.
+    assert_eq!(
+        s.update_account(&p, &second, None, &[]).await,
+        Err(StoreError::Stale)
+    );
+    let now = s.get_account(&p, "a").await.unwrap().unwrap();
+    assert!(now.disabled);
+    assert_eq!(now.version, first.version + 1);
+}
+
+fn session(id: &str, hash: &[u8]) -> Session {
+    Session {
+        id: id.into(),
+        scope: Scope::project("p"),
+        local_id: "a".into(),
+        refresh_hash: hash.to_vec(),
+        provider: "password".into(),
+        extra_claims: json!({"role": "x"}).as_object().unwrap().clone(),
+        auth_time: 100,
+        created_at: 100_000,
+        last_used_at: 100_000,
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+        revoked: None,
+        rotated_at: None,
+        successor: None,
+    }
+}
+
+fn event(kind: &str, at: i64) -> Event {
+    Event {
+        id: 0,
+        scope: Scope::project("p"),
+        local_id: "a".into(),
+        session_id: None,
+        kind: kind.into(),
+        at,
+        ip: None,
+        user_agent: None,
+        detail: json!({"n": at}).as_object().unwrap().clone(),
+    }
+}
+
+async fn sessions_refresh_and_rotate(s: &dyn Store) {
+    let p = Scope::project("p");
+    s.create_account(
+        &p,
+        &acc("a", Some("a@x.io")),
+        Some(&session("s1", b"h1")),
+        &[],
+    )
+    .await
+    .unwrap();
+    let ctx = s.refresh_context(b"h1").await.unwrap().unwrap();
+    assert_eq!(ctx.session.id, "s1");
+    assert_eq!(ctx.session.extra_claims["role"], "x");
+    assert_eq!(ctx.account.unwrap().local_id, "a");
+    assert_eq!(ctx.superseded_at, None);
+    s.record_refresh(&ctx.session, 200_000, Some(&event("refresh", 200_000)))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.session("s1").await.unwrap().unwrap().last_used_at,
+        200_000
+    );
+    let ev = event("refresh_token_rotated", 300_000);
+    assert!(s
+        .rotate_refresh_token(&ctx.session, b"h1", b"h2", b"sealed", 300_000, &ev)
+        .await
+        .unwrap());
+    // The old token lost the race the second time.
+    assert!(!s
+        .rotate_refresh_token(&ctx.session, b"h1", b"h3", b"sealed", 300_001, &ev)
+        .await
+        .unwrap());
+    let old = s.refresh_context(b"h1").await.unwrap().unwrap();
+    assert_eq!(old.superseded_at, Some(300_000));
+    assert_eq!(old.session.successor.as_deref(), Some(&b"sealed"[..]));
+    assert_eq!(
+        s.end_sessions(&["s1".into()], "revoked", &[])
+            .await
+            .unwrap(),
+        1
+    );
+    let ended = s.session("s1").await.unwrap().unwrap();
+    assert_eq!(ended.revoked.as_deref(), Some("revoked"));
+    let (acc_now, state) = s
+        .account_with_session(&p, "a", "s1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(acc_now.local_id, "a");
+    assert!(!state.live);
+    assert_eq!(s.sessions_of(&p, "a").await.unwrap().len(), 1);
+}
+
+async fn events_are_ordered_and_filtered(s: &dyn Store) {
+    s.append_events(&[event("sign_in", 1), event("tokens_revoked", 2)])
+        .await
+        .unwrap();
+    s.append_events(&[event("disabled", 3)]).await.unwrap();
+    let all = s
+        .account_events(&Scope::project("p"), "a", 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(all[2].detail["n"], 3);
+    let feed = s
+        .project_events("p", &["tokens_revoked", "disabled"], 0, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        feed.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["tokens_revoked", "disabled"]
+    );
+    let after = s
+        .project_events("p", &["tokens_revoked", "disabled"], feed[0].id, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(s.head_event_id("p").await.unwrap(), all[2].id);
+    assert_eq!(s.prune_events(2).await.unwrap(), 1);
+}
+
+async fn keys_and_settings_round_trip(s: &dyn Store) {
+    let key = StoredKey {
+        kid: "k1".into(),
+        purpose: "id_token".into(),
+        private_key: vec![1, 2, 3],
+        public_key: vec![4, 5],
+        cert_pem: "PEM".into(),
+        created_at: 1,
+        activates_at: 2,
+        retired_at: None,
+    };
+    let empty = s.signing_keys_version("id_token").await.unwrap();
+    s.insert_signing_key(&key).await.unwrap();
+    let one = s.signing_keys_version("id_token").await.unwrap();
+    assert_ne!(one, empty);
+    s.update_signing_key_times("k1", 2, Some(9)).await.unwrap();
+    assert_ne!(s.signing_keys_version("id_token").await.unwrap(), one);
+    let keys = s.signing_keys("id_token").await.unwrap();
+    assert_eq!(keys[0].retired_at, Some(9));
+    assert_eq!(keys[0].private_key, vec![1, 2, 3]);
+    assert!(s.signing_keys("session_cookie").await.unwrap().is_empty());
+    s.put_project_config("p", &json!({"a": 1})).await.unwrap();
+    s.put_project_config("p", &json!({"a": 2})).await.unwrap();
+    assert_eq!(s.project_config("p").await.unwrap(), Some(json!({"a": 2})));
+    assert_eq!(s.project_config("q").await.unwrap(), None);
+}
