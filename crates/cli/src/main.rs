@@ -67,6 +67,19 @@ enum Command {
     /// List and end users' sign-in sessions.
     #[command(subcommand)]
     Sessions(commands::sessions::SessionsCmd),
+    /// Apply the database migrations (SQLite in the data directory, or `database_url`) and
+    /// exit; `serve` does the same at start.
+    Migrate,
+    /// Move an installation's SQLite database into an empty PostgreSQL database, with
+    /// progress. Stop the servers first; then point them at the new `database_url`.
+    Copy {
+        /// The SQLite file (`sqlite://firekeeper-data/firekeeper.db` or a plain path).
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database (`postgres://user:pass@host/db`).
+        #[arg(long)]
+        to: String,
+    },
     /// Register blocking functions (beforeCreate, beforeSignIn, ...) and set the built-in
     /// sign-up and sign-in policies of the project.
     #[command(subcommand)]
@@ -155,6 +168,8 @@ fn main() -> std::process::ExitCode {
             Command::Keys(cmd) => commands::keys::run(&settings, cmd).await,
             Command::Sessions(cmd) => commands::sessions::run(&settings, cmd).await,
             Command::Blocking(cmd) => commands::blocking::run(&settings, cmd).await,
+            Command::Migrate => commands::store::migrate(&settings).await,
+            Command::Copy { from, to } => commands::store::copy(&from, &to).await,
             Command::Audit {
                 uid,
                 after,

@@ -1085,3 +1085,121 @@ async fn postgres_backend_is_shared_by_two_servers() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `migrate` and `copy`: an installation moves from its SQLite file into PostgreSQL with
+/// its users, sessions, keys and credentials, and serves from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_an_installation_to_postgres() {
+    let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
+        eprintln!("FK_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+        return;
+    };
+    let schema = format!("fk_copy_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    for stmt in [
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        format!("CREATE SCHEMA {schema}"),
+    ] {
+        sqlx::query(&stmt).execute(&admin).await.unwrap();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let db_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let data = temp_dir("copy").join("data");
+    let migrated = run(cmd(&data).arg("migrate"));
+    assert!(migrated.status.success());
+    assert!(String::from_utf8_lossy(&migrated.stderr).contains("up to date"));
+    let key = String::from_utf8(run(cmd(&data).args(["api-keys", "create"])).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let made = run(cmd(&data).args([
+        "users",
+        "create",
+        "--email",
+        "moved@x.io",
+        "--password",
+        "secret-pw",
+    ]));
+    assert!(made.status.success());
+    // A session and its events too.
+    let server = start(&data, &[]);
+    let http = reqwest::Client::new();
+    let signed_in: Value = http
+        .post(format!(
+            "{}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key={key}",
+            server.base
+        ))
+        .json(&json!({"email": "moved@x.io", "password": "secret-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    drop(server);
+
+    let copied = run(cmd(&data).args([
+        "copy",
+        "--from",
+        data.join("firekeeper.db").to_str().unwrap(),
+        "--to",
+        &db_url,
+    ]));
+    let log = String::from_utf8_lossy(&copied.stderr).to_string();
+    assert!(copied.status.success(), "{log}");
+    assert!(log.contains("accounts") && log.contains("100%"), "{log}");
+    // A second copy into the same database is refused: nothing is overwritten.
+    let again = run(cmd(&data).args([
+        "copy",
+        "--from",
+        data.join("firekeeper.db").to_str().unwrap(),
+        "--to",
+        &db_url,
+    ]));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    let moved = start_env(&data, &[], &[("FIREKEEPER_DATABASE_URL", db_url.as_str())]);
+    let r: Value = http
+        .post(format!(
+            "{}/securetoken.googleapis.com/v1/token?key={key}",
+            moved.base
+        ))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", signed_in["refreshToken"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["user_id"], signed_in["localId"], "{r}");
+    // The ID token signed before the move verifies: the keys moved too.
+    let lookup: Value = http
+        .post(format!(
+            "{}/identitytoolkit.googleapis.com/v1/accounts:lookup?key={key}",
+            moved.base
+        ))
+        .json(&json!({"idToken": signed_in["idToken"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lookup["users"][0]["email"], "moved@x.io", "{lookup}");
+    let ready = http
+        .get(format!("{}/readyz", moved.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    drop(moved);
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(data.parent().unwrap());
+}

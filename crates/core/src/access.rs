@@ -99,6 +99,10 @@ impl Auth {
     /// Known keys are cached for a few seconds: every client call carries one, and a
     /// database read each time would cost more than the rest of a lookup.
     async fn api_key_project(&self, key: &str) -> Result<String> {
+        // No key has one; PostgreSQL could not even compare it.
+        if key.contains('\0') {
+            return Err(Error::InvalidApiKey);
+        }
         let now = self.clock().now_ms();
         if let Some(project) = self.key_cache.get(key, now) {
             return Ok(project);

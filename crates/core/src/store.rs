@@ -268,4 +268,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Waits for queued writes and closes the connections (at shutdown).
     async fn close(&self) {}
+
+    /// Whether the database answers and its schema is the one this build expects
+    /// (`/readyz`).
+    async fn ready(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }

@@ -31,7 +31,7 @@ pub fn canonical_email(email: &str) -> String {
 }
 
 pub fn is_valid_local_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().count() <= 128
+    !id.is_empty() && id.chars().count() <= 128 && !id.contains('\0')
 }
 
 #[cfg(test)]

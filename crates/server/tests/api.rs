@@ -2674,3 +2674,12 @@ async fn removed_custom_claims_stay_removed() {
     let fresh = claims(changed["idToken"].as_str().unwrap());
     assert!(fresh.get("admin").is_none(), "{fresh}");
 }
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = boot(Mode::Production).await;
+    let (st, b) = s.raw(s.http.get(format!("{}/healthz", s.base))).await;
+    assert_eq!((st, b["status"].as_str()), (200, Some("ok")));
+    let (st, b) = s.raw(s.http.get(format!("{}/readyz", s.base))).await;
+    assert_eq!((st, b["status"].as_str()), (200, Some("ready")));
+}

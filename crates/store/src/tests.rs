@@ -15,7 +15,7 @@ async fn sqlite() -> SqliteStore {
 }
 
 /// A store in a fresh schema of the test database, or `None` (with a note) without one.
-async fn postgres() -> Option<PgStore> {
+async fn postgres() -> Option<(PgStore, String)> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
         eprintln!("FK_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
@@ -38,7 +38,21 @@ async fn postgres() -> Option<PgStore> {
     admin.close().await;
     let sep = if url.contains('?') { '&' } else { '?' };
     let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    Some(PgStore::connect(&scoped).await.unwrap())
+    Some((PgStore::connect(&scoped).await.unwrap(), schema))
+}
+
+/// A passing test leaves nothing behind (a failing one keeps its schema to look at).
+async fn drop_schema(s: PgStore, schema: &str) {
+    s.close().await;
+    let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
+        return;
+    };
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
 }
 
 /// Each named test runs once per backend.
@@ -56,8 +70,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    if let Some(s) = super::postgres().await {
-                        super::$name(&s).await
+                    if let Some((s, schema)) = super::postgres().await {
+                        super::$name(&s).await;
+                        super::drop_schema(s, &schema).await;
                     }
                 }
             )*
@@ -74,6 +89,7 @@ on_both_backends!(
     sessions_refresh_and_rotate,
     events_are_ordered_and_filtered,
     keys_and_settings_round_trip,
+    concurrent_sign_ins_refreshes_and_revocations_commit,
 );
 
 fn acc(id: &str, email: Option<&str>) -> Account {
@@ -331,4 +347,54 @@ async fn keys_and_settings_round_trip(s: &dyn Store) {
     s.put_project_config("p", &json!({"a": 2})).await.unwrap();
     assert_eq!(s.project_config("p").await.unwrap(), Some(json!({"a": 2})));
     assert_eq!(s.project_config("q").await.unwrap(), None);
+}
+
+/// Sign-ins, refreshes, rotations and revocations of one user at once: on PostgreSQL they
+/// take row locks and the events lock, and must never deadlock.
+async fn concurrent_sign_ins_refreshes_and_revocations_commit(s: &dyn Store) {
+    let p = Scope::project("p");
+    s.create_account(
+        &p,
+        &acc("a", Some("a@x.io")),
+        Some(&session("s0", b"h0")),
+        &[],
+    )
+    .await
+    .unwrap();
+    let base = s.session("s0").await.unwrap().unwrap();
+    let mut work = Vec::new();
+    for i in 0..12 {
+        let id = format!("s{}", i + 1);
+        let hash = format!("h{}", i + 1);
+        let base = base.clone();
+        work.push(async move {
+            let new = session(&id, hash.as_bytes());
+            s.start_session(&new, Some(i), &[event("sign_in", i)])
+                .await?;
+            s.record_refresh(&base, 1000 + i, Some(&event("refresh", i)))
+                .await?;
+            s.rotate_refresh_token(
+                &new,
+                hash.as_bytes(),
+                format!("r{i}").as_bytes(),
+                b"sealed",
+                2000 + i,
+                &event("refresh_token_rotated", i),
+            )
+            .await?;
+            let mut ids = vec![id, "s0".to_owned()];
+            ids.reverse();
+            s.end_sessions(&ids, "revoked", &[event("session_ended", i)])
+                .await
+                .map(|_| ())
+        });
+    }
+    for r in futures_util::future::join_all(work).await {
+        r.unwrap();
+    }
+    let all = s.sessions_of(&p, "a").await.unwrap();
+    assert_eq!(all.len(), 13);
+    assert!(all.iter().all(|x| x.revoked.is_some()));
+    let events = s.account_events(&p, "a", 0, 1000).await.unwrap();
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
 }

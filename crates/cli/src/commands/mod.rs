@@ -5,6 +5,7 @@ pub mod blocking;
 pub mod credentials;
 pub mod keys;
 pub mod sessions;
+pub mod store;
 pub mod users;
 
 use std::sync::Arc;

@@ -198,6 +198,11 @@ impl Auth {
         self.hooks.as_deref()
     }
 
+    /// The store's readiness (`/readyz`).
+    pub async fn store_ready(&self) -> std::result::Result<(), crate::store::StoreError> {
+        self.store.ready().await
+    }
+
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.metrics
     }

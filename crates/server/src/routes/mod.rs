@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/firekeeper/v1/{*rest}", any(firekeeper::handle))
         .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(keys::routes())
         .nest("/emulator/v1", emulator::routes())
         .fallback(not_found)
@@ -53,6 +55,29 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
         state.auth.metrics().render(),
     )
         .into_response()
+}
+
+/// The process is up.
+async fn healthz() -> Response {
+    crate::error::json_response(
+        axum::http::StatusCode::OK,
+        &serde_json::json!({"status": "ok"}),
+    )
+}
+
+/// The database answers and its schema is this build's: 200, else 503 with the reason.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let (status, body) = match state.auth.store_ready().await {
+        Ok(()) => (
+            axum::http::StatusCode::OK,
+            serde_json::json!({"status": "ready"}),
+        ),
+        Err(e) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "unavailable", "reason": e.to_string()}),
+        ),
+    };
+    crate::error::json_response(status, &body)
 }
 
 async fn not_found() -> Response {

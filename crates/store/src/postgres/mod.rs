@@ -26,50 +26,41 @@ const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
 const MIGRATION_LOCK: i64 = 7_460_002;
 
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    let mut conn = pool.acquire().await.map_err(backend)?;
-    sqlx::query("SELECT pg_advisory_lock($1)")
+    // One transaction under a transaction-level lock: DDL is transactional here, and the
+    // lock cannot outlive a failed or cancelled start.
+    let mut tx = pool.begin().await.map_err(backend)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-    let result = async {
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS firekeeper_migrations \
-             (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-        )
-        .await
-        .map_err(backend)?;
-        let (applied,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM firekeeper_migrations")
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(backend)?;
-        let applied = usize::try_from(applied).unwrap_or(0);
-        if applied > MIGRATIONS.len() {
-            return Err(StoreError::Backend(format!(
-                "database schema version {applied} is newer than this firekeeper ({})",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, script) in MIGRATIONS.iter().enumerate().skip(applied) {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(backend)?;
-            tx.execute(*script).await.map_err(backend)?;
-            sqlx::query("INSERT INTO firekeeper_migrations (version) VALUES ($1)")
-                .bind(i as i64 + 1)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            tx.commit().await.map_err(backend)?;
-        }
-        Ok(())
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS firekeeper_migrations \
+         (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .await
+    .map_err(backend)?;
+    let (applied,): (i64,) =
+        sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM firekeeper_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "database schema version {applied} is newer than this firekeeper ({})",
+            MIGRATIONS.len()
+        )));
     }
-    .await;
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-    result
+    for (i, script) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute(*script).await.map_err(backend)?;
+        sqlx::query("INSERT INTO firekeeper_migrations (version) VALUES ($1)")
+            .bind(i as i64 + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)
 }
 
 impl PgStore {
@@ -78,6 +69,9 @@ impl PgStore {
         let opts = PgConnectOptions::from_str(url).map_err(backend)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // No ping before every query: a broken connection fails its query and is
+            // replaced.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
@@ -92,5 +86,14 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.writer.close().await;
+    }
+
+    async fn schema_version(&self) -> Result<usize, StoreError> {
+        let (v,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM firekeeper_migrations")
+                .fetch_one(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(usize::try_from(v).unwrap_or(0))
     }
 }

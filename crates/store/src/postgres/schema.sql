@@ -1,9 +1,10 @@
--- Version 1: accounts, sessions, keys, credentials, project settings.
+-- Version 1: accounts, sessions, keys, credentials, project settings. Key text columns
+-- sort bytewise (COLLATE "C"), as SQLite does, whatever the database's locale.
 CREATE TABLE accounts (
     project         TEXT NOT NULL,
     tenant          TEXT NOT NULL DEFAULT '',
-    local_id        TEXT NOT NULL,
-    email           TEXT,
+    local_id        TEXT COLLATE "C" NOT NULL,
+    email           TEXT COLLATE "C",
     phone           TEXT,
     doc             TEXT NOT NULL,
     last_login_at   BIGINT,
@@ -20,7 +21,7 @@ CREATE TABLE federated_ids (
     tenant      TEXT NOT NULL,
     provider_id TEXT NOT NULL,
     raw_id      TEXT NOT NULL,
-    local_id    TEXT NOT NULL,
+    local_id    TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (project, tenant, provider_id, raw_id)
 );
 CREATE INDEX federated_ids_by_account ON federated_ids (project, tenant, local_id);
@@ -29,7 +30,7 @@ CREATE TABLE sessions (
     id           TEXT PRIMARY KEY,
     project      TEXT NOT NULL,
     tenant       TEXT NOT NULL,
-    local_id     TEXT NOT NULL,
+    local_id     TEXT COLLATE "C" NOT NULL,
     refresh_hash BYTEA NOT NULL UNIQUE,
     provider     TEXT NOT NULL,
     extra_claims TEXT NOT NULL,
@@ -62,7 +63,7 @@ CREATE TABLE events (
     id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     project    TEXT NOT NULL,
     tenant     TEXT NOT NULL,
-    local_id   TEXT NOT NULL,
+    local_id   TEXT COLLATE "C" NOT NULL,
     session_id TEXT,
     kind       TEXT NOT NULL,
     at         BIGINT NOT NULL,

@@ -17,6 +17,9 @@ pub(crate) trait Dialect {
     /// Taken in every transaction that appends events, so event ids commit in order and a
     /// feed reader's cursor never skips one committed late.
     const EVENTS_LOCK: Option<&'static str>;
+    /// Finds the account row (project, tenant, local id) and keeps it from being deleted
+    /// until the transaction ends.
+    const ACCOUNT_STILL_THERE: &'static str;
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -29,6 +32,8 @@ impl Dialect for sqlx::Sqlite {
          FROM (SELECT * FROM signing_keys WHERE purpose = ? ORDER BY kid)";
     // One writer connection already serialises every transaction.
     const EVENTS_LOCK: Option<&'static str> = None;
+    const ACCOUNT_STILL_THERE: &'static str =
+        "SELECT 1 FROM accounts WHERE project = ? AND tenant = ? AND local_id = ?";
 }
 
 impl Dialect for sqlx::Postgres {
@@ -40,6 +45,9 @@ impl Dialect for sqlx::Postgres {
          COALESCE(retired_at::text, ''), ',' ORDER BY kid), '') \
          FROM signing_keys WHERE purpose = $1";
     const EVENTS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7460001)");
+    const ACCOUNT_STILL_THERE: &'static str =
+        "SELECT 1::BIGINT FROM accounts WHERE project = ? AND tenant = ? AND local_id = ? \
+         FOR KEY SHARE";
 }
 
 /// `?` and `?N` placeholders as PostgreSQL's `$N` (a bare `?` takes the number after the
@@ -70,22 +78,38 @@ fn numbered(sql: &str) -> String {
     out
 }
 
-/// A database error as the store's: unique violations name the field they guard.
+/// A database error as the store's: unique violations name the field they guard; a
+/// deadlock or serialization failure (PostgreSQL) is `Stale`, which callers retry.
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
+        match db.code().as_deref() {
+            Some("40P01" | "40001") => return StoreError::Stale,
+            // PostgreSQL text cannot hold NUL: no stored key contains one.
+            Some("22021") => return StoreError::NotFound,
+            _ => {}
+        }
         if db.is_unique_violation() {
-            // SQLite names the columns, PostgreSQL the index or constraint.
-            let what = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-            let field = if what.contains("accounts.email") || what.contains("accounts_email") {
-                UniqueField::Email
-            } else if what.contains("accounts.phone") || what.contains("accounts_phone") {
-                UniqueField::Phone
-            } else if what.contains("accounts.local_id") || what.contains("accounts_pkey") {
-                UniqueField::LocalId
-            } else if what.contains("federated_ids.") || what.contains("federated_ids_pkey") {
-                UniqueField::Federated
-            } else {
-                UniqueField::Other
+            // PostgreSQL names the index or constraint, SQLite the columns.
+            let field = match db.constraint() {
+                Some("accounts_email") => UniqueField::Email,
+                Some("accounts_phone") => UniqueField::Phone,
+                Some("accounts_pkey") => UniqueField::LocalId,
+                Some("federated_ids_pkey") => UniqueField::Federated,
+                Some(_) => UniqueField::Other,
+                None => {
+                    let msg = db.message();
+                    if msg.contains("accounts.email") {
+                        UniqueField::Email
+                    } else if msg.contains("accounts.phone") {
+                        UniqueField::Phone
+                    } else if msg.contains("accounts.local_id") {
+                        UniqueField::LocalId
+                    } else if msg.contains("federated_ids.") {
+                        UniqueField::Federated
+                    } else {
+                        UniqueField::Other
+                    }
+                }
             };
             return StoreError::Conflict(field);
         }

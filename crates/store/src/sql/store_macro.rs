@@ -48,7 +48,14 @@ macro_rules! impl_store {
                             Err(_) => break,
                         }
                     }
-                    let result = group_commit(&writer, &batch).await;
+                    // A deadlock with another instance's writer is retried, not reported.
+                    let mut result = group_commit(&writer, &batch).await;
+                    for _ in 0..3 {
+                        if result != Err(StoreError::Stale) {
+                            break;
+                        }
+                        result = group_commit(&writer, &batch).await;
+                    }
                     for t in batch {
                         let _ = t.done.send(result.clone());
                     }
@@ -168,6 +175,8 @@ macro_rules! impl_store {
         }
 
         /// Appends audit events inside the caller's transaction.
+        /// Appends audit events. Always the transaction's last statement: on PostgreSQL it
+        /// takes the events lock, and taking it before row locks could deadlock.
         async fn insert_events(
             tx: &mut sqlx::Transaction<'_, $db>,
             events: &[Event],
@@ -248,6 +257,17 @@ macro_rules! impl_store {
         impl Store for $store {
             async fn close(&self) {
                 $store::close(self).await
+            }
+
+            async fn ready(&self) -> StoreResult<()> {
+                let current = $store::schema_version(self).await?;
+                if current != MIGRATIONS.len() {
+                    return Err(StoreError::Backend(format!(
+                        "schema version {current}, this build expects {}",
+                        MIGRATIONS.len()
+                    )));
+                }
+                Ok(())
             }
 
             async fn create_account(
@@ -419,9 +439,6 @@ macro_rules! impl_store {
                 events: &[Event],
             ) -> StoreResult<bool> {
                 let mut tx = self.writer.begin().await.map_err(backend)?;
-                // Sessions are kept, marked, so a refresh says USER_NOT_FOUND (as Firebase) and a
-                // later account with the same uid does not inherit them.
-                end_sessions_deleted(&mut tx, scope, Some(local_id)).await?;
                 let mut deleted = false;
                 for table in ["accounts", "federated_ids"] {
                     let sql =
@@ -440,6 +457,10 @@ macro_rules! impl_store {
                         }
                     }
                 }
+                // Sessions are kept, marked, so a refresh says USER_NOT_FOUND (as Firebase) and a
+                // later account with the same uid does not inherit them. After the row is
+                // gone, so a sign-in racing this one cannot add a session unmarked.
+                end_sessions_deleted(&mut tx, scope, Some(local_id)).await?;
                 insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(backend)?;
                 Ok(deleted)
@@ -549,8 +570,21 @@ macro_rules! impl_store {
                 events: &[Event],
             ) -> StoreResult<()> {
                 let mut tx = self.writer.begin().await.map_err(backend)?;
+                // The account must still exist: a concurrent deletion either ends first
+                // (and this sign-in fails) or waits for this session and then marks it.
+                let alive: Option<(i64,)> = sqlx::query_as(&dialect_sql(
+                    <$db as crate::sql::Dialect>::ACCOUNT_STILL_THERE,
+                ))
+                .bind(&s.scope.project)
+                .bind(s.scope.tenant_key())
+                .bind(&s.local_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+                if alive.is_none() {
+                    return Err(StoreError::NotFound);
+                }
                 insert_session(&mut tx, s).await?;
-                insert_events(&mut tx, events).await?;
                 if let Some(at) = login_at {
                     sqlx::query(&dialect_sql(
                         "UPDATE accounts SET last_login_at = ? \
@@ -564,6 +598,7 @@ macro_rules! impl_store {
                     .await
                     .map_err(backend)?;
                 }
+                insert_events(&mut tx, events).await?;
                 tx.commit().await.map_err(backend)
             }
 
@@ -716,7 +751,11 @@ macro_rules! impl_store {
             ) -> StoreResult<u64> {
                 let mut tx = self.writer.begin().await.map_err(backend)?;
                 let mut ended = std::collections::HashSet::new();
-                for id in ids {
+                // Rows locked in id order, as a refresh batch locks them: no deadlock.
+                let mut ids = ids.to_vec();
+                ids.sort();
+                ids.dedup();
+                for id in &ids {
                     let done = sqlx::query(&dialect_sql(
                         "UPDATE sessions SET revoked = ?, successor = NULL WHERE id = ? AND revoked IS NULL",
                     ))

@@ -6,7 +6,7 @@ use sqlx::{Executor, SqlitePool};
 use super::backend;
 use firekeeper_core::store::StoreError;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await.map_err(backend)?;

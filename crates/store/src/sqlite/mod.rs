@@ -4,6 +4,7 @@
 //! killed; only an OS crash or power loss can drop the last commits.
 
 mod migrate;
+use migrate::MIGRATIONS;
 
 mod rows {
     crate::sql::rows_macro::impl_rows!(sqlx::sqlite::SqliteRow);
@@ -68,6 +69,14 @@ impl SqliteStore {
             writer: pool.clone(),
             reader: pool,
         })
+    }
+
+    async fn schema_version(&self) -> Result<usize, StoreError> {
+        let (v,): (i64,) = sqlx::query_as("PRAGMA user_version")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(v).unwrap_or(0))
     }
 
     pub async fn close(&self) {
