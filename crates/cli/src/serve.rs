@@ -120,6 +120,8 @@ pub async fn run(settings: Settings) -> Result<()> {
         settings.project,
         settings.data_dir.display()
     );
+    // PostgreSQL: other instances' commits reach this one at once.
+    let watcher = auth.watch_store();
     let ticker = {
         let auth = auth.clone();
         tokio::spawn(async move {
@@ -156,6 +158,9 @@ pub async fn run(settings: Settings) -> Result<()> {
     firekeeper_server::serve(listener, state, shutdown_signal()).await?;
     ticker.abort();
     pruner.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
     dd.store.close().await;
     Ok(())
 }

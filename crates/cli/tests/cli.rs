@@ -1060,6 +1060,43 @@ async fn postgres_backend_is_shared_by_two_servers() {
         .await
         .unwrap();
     assert_eq!(lookup["users"][0]["localId"], uid, "{lookup}");
+    // A settings change through one reaches the other at once (its change feed), not
+    // when the other's 2 s settings cache would expire: A has just read them.
+    let sign_up_on_a = |email: String| {
+        let (http, url) = (http.clone(), it(&a.base, "signUp"));
+        async move {
+            http.post(url)
+                .json(&json!({"email": email, "password": "secret-pw"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(sign_up_on_a("warm@evil.io".into()).await, 200);
+    let changed_at = std::time::Instant::now();
+    let patched = http
+        .patch(format!(
+            "{}/firekeeper/v1/projects/demo-firekeeper/config",
+            b.base
+        ))
+        .bearer_auth(&admin_token)
+        .json(&json!({"blockingPolicy": {"allowedEmailDomains": ["x.io"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(patched.status().is_success());
+    let mut attempt = 0;
+    while sign_up_on_a(format!("late{attempt}@evil.io")).await == 200 {
+        attempt += 1;
+        assert!(
+            changed_at.elapsed() < Duration::from_millis(1500),
+            "the change reached instance A only through its cache expiring"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // A revocation through one is enforced by the other.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let revoked = http

@@ -91,6 +91,19 @@ pub struct ServiceAccount {
     pub created_at: i64,
 }
 
+/// A change made through the database, possibly by another instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// New audit events: the revocation feed has news.
+    Events,
+    /// A project's settings document changed.
+    Settings(String),
+    /// Signing keys changed.
+    Keys,
+    /// The change feed was interrupted: anything may have changed meanwhile.
+    Resync,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // Accounts.
@@ -268,6 +281,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Waits for queued writes and closes the connections (at shutdown).
     async fn close(&self) {}
+
+    /// Changes committed by any instance sharing the database, as they commit; `None` when
+    /// the backend has no such feed (SQLite: one process writes, others poll).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
 
     /// Whether the database answers and its schema is the one this build expects
     /// (`/readyz`).

@@ -198,6 +198,43 @@ impl Auth {
         self.hooks.as_deref()
     }
 
+    /// Follows the store's change feed (PostgreSQL: every instance's commits): the
+    /// revocation feed wakes, settings and keys are re-read at once instead of after their
+    /// cache times. `None` when the store has no feed.
+    pub fn watch_store(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        use crate::store::Change;
+        use tokio::sync::broadcast::error::RecvError;
+        let mut changes = self.store.changes()?;
+        let weak = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            loop {
+                let change = match changes.recv().await {
+                    Ok(c) => c,
+                    Err(RecvError::Lagged(_)) => Change::Resync,
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(auth) = weak.upgrade() else { return };
+                let (feed, settings, keys) = match &change {
+                    Change::Events => (true, None, false),
+                    Change::Settings(p) => (false, Some(Some(p.as_str())), false),
+                    Change::Keys => (false, None, true),
+                    Change::Resync => (true, Some(None), true),
+                };
+                if feed {
+                    auth.feed.notify_waiters();
+                }
+                if let Some(project) = settings {
+                    auth.settings_cache.forget(project);
+                }
+                if keys {
+                    if let Err(e) = auth.tick_keys().await {
+                        tracing::warn!(error = %e, "reloading keys after a change failed");
+                    }
+                }
+            }
+        }))
+    }
+
     /// The store's readiness (`/readyz`).
     pub async fn store_ready(&self) -> std::result::Result<(), crate::store::StoreError> {
         self.store.ready().await

@@ -107,6 +107,20 @@ impl Default for SessionPolicy {
 pub(crate) struct SettingsCache(Mutex<HashMap<String, (Arc<Value>, i64)>>);
 
 const SETTINGS_TTL_MS: i64 = 2_000;
+
+impl SettingsCache {
+    /// Drops one project's document (`None`: all), so the next read goes to the store.
+    pub(crate) fn forget(&self, project: Option<&str>) {
+        if let Ok(mut map) = self.0.lock() {
+            match project {
+                Some(p) => {
+                    map.remove(p);
+                }
+                None => map.clear(),
+            }
+        }
+    }
+}
 /// Longest a feed request may wait for news.
 const MAX_WAIT_SECS: u64 = 30;
 const MAX_PAGE: u32 = 1000;

@@ -8,11 +8,70 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PgStore {
     writer: PgPool,
     reader: PgPool,
     refreshes: tokio::sync::mpsc::Sender<Touch>,
+    changes: tokio::sync::broadcast::Sender<firekeeper_core::store::Change>,
+    /// For the change listener's own connection (started on the first subscription, so
+    /// one-shot commands never open it, and never part of the pool `close` waits for).
+    url: String,
+    listening: std::sync::Arc<std::sync::OnceLock<()>>,
+}
+
+/// The URL holds the database password: never printed.
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+/// Follows `NOTIFY firekeeper` and republishes each change; a lost connection (the listener
+/// reconnects by itself) is published as `Resync`, so subscribers catch up on what they
+/// may have missed.
+fn listen(url: String, out: tokio::sync::broadcast::Sender<firekeeper_core::store::Change>) {
+    use firekeeper_core::store::Change;
+    tokio::spawn(async move {
+        let mut listener = loop {
+            let connected = async {
+                let mut l = sqlx::postgres::PgListener::connect(&url).await?;
+                l.listen("firekeeper").await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            match connected.await {
+                Ok(l) => break l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot follow database changes yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        // Anything before the listener started may have been missed.
+        let _ = out.send(Change::Resync);
+        loop {
+            let change = match listener.try_recv().await {
+                Ok(Some(n)) => match n.payload() {
+                    "events" => Change::Events,
+                    "keys" => Change::Keys,
+                    p => match p.strip_prefix("settings:") {
+                        Some(project) => Change::Settings(project.to_owned()),
+                        None => continue,
+                    },
+                },
+                Ok(None) => Change::Resync,
+                Err(e) => {
+                    tracing::warn!(error = %e, "database change feed interrupted; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Change::Resync
+                }
+            };
+            // Every store handle gone: nobody can subscribe any more.
+            if out.send(change).is_err() && out.strong_count() <= 1 {
+                return;
+            }
+        }
+    });
 }
 
 mod rows {
@@ -77,15 +136,28 @@ impl PgStore {
             .await
             .map_err(backend)?;
         migrate(&pool).await?;
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
         Ok(Self {
             refreshes: group_spawn(pool.clone()),
             writer: pool.clone(),
             reader: pool,
+            changes,
+            url: url.to_owned(),
+            listening: Default::default(),
         })
     }
 
     pub async fn close(&self) {
         self.writer.close().await;
+    }
+
+    fn change_feed(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<firekeeper_core::store::Change>> {
+        let rx = self.changes.subscribe();
+        self.listening
+            .get_or_init(|| listen(self.url.clone(), self.changes.clone()));
+        Some(rx)
     }
 
     async fn schema_version(&self) -> Result<usize, StoreError> {

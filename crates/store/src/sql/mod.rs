@@ -20,6 +20,8 @@ pub(crate) trait Dialect {
     /// Finds the account row (project, tenant, local id) and keeps it from being deleted
     /// until the transaction ends.
     const ACCOUNT_STILL_THERE: &'static str;
+    /// Announces a change to the other instances at commit (`?` is the payload).
+    const NOTIFY: Option<&'static str>;
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -34,6 +36,7 @@ impl Dialect for sqlx::Sqlite {
     const EVENTS_LOCK: Option<&'static str> = None;
     const ACCOUNT_STILL_THERE: &'static str =
         "SELECT 1 FROM accounts WHERE project = ? AND tenant = ? AND local_id = ?";
+    const NOTIFY: Option<&'static str> = None;
 }
 
 impl Dialect for sqlx::Postgres {
@@ -48,6 +51,7 @@ impl Dialect for sqlx::Postgres {
     const ACCOUNT_STILL_THERE: &'static str =
         "SELECT 1::BIGINT FROM accounts WHERE project = ? AND tenant = ? AND local_id = ? \
          FOR KEY SHARE";
+    const NOTIFY: Option<&'static str> = Some("SELECT pg_notify('firekeeper', $1)");
 }
 
 /// `?` and `?N` placeholders as PostgreSQL's `$N` (a bare `?` takes the number after the

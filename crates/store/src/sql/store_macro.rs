@@ -21,6 +21,21 @@ macro_rules! impl_store {
             <$db as crate::sql::Dialect>::sql(sql)
         }
 
+        /// Tells the other instances (at commit, when run in a transaction).
+        async fn notify<'e, E>(executor: E, what: &str) -> StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            if let Some(sql) = <$db as crate::sql::Dialect>::NOTIFY {
+                sqlx::query(sql)
+                    .bind(what)
+                    .execute(executor)
+                    .await
+                    .map_err(backend)?;
+            }
+            Ok(())
+        }
+
         /// The longest rotation grace window a policy may set.
         const MAX_GRACE_MS: i64 = 3_600_000;
 
@@ -184,6 +199,7 @@ macro_rules! impl_store {
             if events.is_empty() {
                 return Ok(());
             }
+            notify(&mut **tx, "events").await?;
             if let Some(lock) = <$db as crate::sql::Dialect>::EVENTS_LOCK {
                 sqlx::query(lock).execute(&mut **tx).await.map_err(backend)?;
             }
@@ -257,6 +273,12 @@ macro_rules! impl_store {
         impl Store for $store {
             async fn close(&self) {
                 $store::close(self).await
+            }
+
+            fn changes(
+                &self,
+            ) -> Option<tokio::sync::broadcast::Receiver<firekeeper_core::store::Change>> {
+                $store::change_feed(self)
             }
 
             async fn ready(&self) -> StoreResult<()> {
@@ -908,7 +930,7 @@ macro_rules! impl_store {
                 .execute(&self.writer)
                 .await
                 .map_err(backend)?;
-                Ok(())
+                notify(&self.writer, "keys").await
             }
 
             async fn update_signing_key_times(
@@ -924,7 +946,7 @@ macro_rules! impl_store {
                     .execute(&self.writer)
                     .await
                     .map_err(backend)?;
-                Ok(())
+                notify(&self.writer, "keys").await
             }
 
             async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
@@ -933,7 +955,7 @@ macro_rules! impl_store {
                     .execute(&self.writer)
                     .await
                     .map_err(backend)?;
-                Ok(())
+                notify(&self.writer, "keys").await
             }
 
             async fn insert_api_key(&self, k: &ApiKey) -> StoreResult<()> {
@@ -1091,7 +1113,7 @@ macro_rules! impl_store {
                 .execute(&self.writer)
                 .await
                 .map_err(backend)?;
-                Ok(())
+                notify(&self.writer, &format!("settings:{project}")).await
             }
         }
 

@@ -71,6 +71,13 @@ impl SqliteStore {
         })
     }
 
+    /// One process writes a SQLite file; others see its changes by polling.
+    fn change_feed(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<firekeeper_core::store::Change>> {
+        None
+    }
+
     async fn schema_version(&self) -> Result<usize, StoreError> {
         let (v,): (i64,) = sqlx::query_as("PRAGMA user_version")
             .fetch_one(&self.reader)
