@@ -960,26 +960,51 @@ async fn sdk_session_cookies_end_to_end() {
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }
 
+/// A schema of its own in the test database (reruns start empty), or `None`, with a note,
+/// without `FK_TEST_DATABASE_URL`.
+struct PgSchema {
+    admin: sqlx::PgPool,
+    name: String,
+    /// The test database's URL with this schema as the search path.
+    url: String,
+}
+
+impl PgSchema {
+    async fn create(prefix: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
+            eprintln!("FK_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+            return None;
+        };
+        let name = format!("{prefix}_{}", std::process::id());
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        for stmt in [
+            format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+            format!("CREATE SCHEMA {name}"),
+        ] {
+            sqlx::query(&stmt).execute(&admin).await.unwrap();
+        }
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{sep}options=-c%20search_path%3D{name}");
+        Some(Self { admin, name, url })
+    }
+
+    async fn drop(self) {
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+    }
+}
+
 /// `database_url` puts everything in PostgreSQL: two servers on one database (each with
 /// the same master key) share users, sessions, revocations and keys. Skipped, with a
 /// note, without `FK_TEST_DATABASE_URL`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_backend_is_shared_by_two_servers() {
-    let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
-        eprintln!("FK_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+    let Some(pg) = PgSchema::create("fk_cli").await else {
         return;
     };
-    // A schema of its own, so reruns start empty.
-    let schema = format!("fk_cli_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    for stmt in [
-        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-        format!("CREATE SCHEMA {schema}"),
-    ] {
-        sqlx::query(&stmt).execute(&admin).await.unwrap();
-    }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let db_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let db_url = pg.url.clone();
     let root = temp_dir("pg");
     let (one, two) = (root.join("one"), root.join("two"));
     let env = [("FIREKEEPER_DATABASE_URL", db_url.as_str())];
@@ -1116,10 +1141,7 @@ async fn postgres_backend_is_shared_by_two_servers() {
     let r = refresh(a.base.clone(), token).await;
     assert_eq!(r["error"]["message"], "TOKEN_EXPIRED", "{r}");
     drop((a, b));
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    pg.drop().await;
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -1127,20 +1149,10 @@ async fn postgres_backend_is_shared_by_two_servers() {
 /// its users, sessions, keys and credentials, and serves from there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_moves_an_installation_to_postgres() {
-    let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
-        eprintln!("FK_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+    let Some(pg) = PgSchema::create("fk_copy").await else {
         return;
     };
-    let schema = format!("fk_copy_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    for stmt in [
-        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-        format!("CREATE SCHEMA {schema}"),
-    ] {
-        sqlx::query(&stmt).execute(&admin).await.unwrap();
-    }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let db_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let db_url = pg.url.clone();
     let data = temp_dir("copy").join("data");
     let migrated = run(cmd(&data).arg("migrate"));
     assert!(migrated.status.success());
@@ -1234,9 +1246,6 @@ async fn copy_moves_an_installation_to_postgres() {
         .unwrap();
     assert_eq!(ready.status(), 200);
     drop(moved);
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    pg.drop().await;
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }

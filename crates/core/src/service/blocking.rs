@@ -30,6 +30,8 @@ pub(crate) struct HookOutcome {
     pub session_claims: Map<String, Value>,
     /// The record changes, to apply again to a fresh read of the account.
     pub updates: HookUpdates,
+    /// Whether a function ran (and time passed in which the account may have changed).
+    pub called: bool,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -170,17 +172,8 @@ impl Auth {
 
     /// The project's built-in policies: the fields it set over the server's default.
     pub async fn blocking_policy(&self, project: &str) -> Result<BlockingPolicy> {
-        let doc = self.project_settings(project).await?;
-        let Some(Value::Object(own)) = doc.get(POLICY_KEY) else {
-            return Ok(self.config().blocking_policy.clone());
-        };
-        let mut merged =
-            serde_json::to_value(&self.config().blocking_policy).map_err(Error::internal)?;
-        for (k, v) in own {
-            merged[k] = v.clone();
-        }
-        serde_json::from_value(merged)
-            .map_err(|e| Error::internal(format!("stored blocking policy: {e}")))
+        self.settings_section(project, POLICY_KEY, &self.config().blocking_policy)
+            .await
     }
 
     /// The project's own policy fields with `fields` laid over them, checked.
@@ -189,23 +182,14 @@ impl Auth {
         project: &str,
         fields: &Map<String, Value>,
     ) -> Result<Map<String, Value>> {
-        let doc = self.project_settings(project).await?;
-        let mut own = doc
-            .get(POLICY_KEY)
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        own.extend(fields.clone());
-        let mut merged =
-            serde_json::to_value(&self.config().blocking_policy).map_err(Error::internal)?;
-        for (k, v) in &own {
-            merged[k] = v.clone();
-        }
-        serde_json::from_value::<BlockingPolicy>(merged).map_err(|e| {
-            Error::InvalidArgument(format!(
-                "Invalid JSON payload received. /blockingPolicy {e}"
-            ))
-        })?;
+        let (own, _checked) = self
+            .patched_section::<BlockingPolicy>(
+                project,
+                POLICY_KEY,
+                &self.config().blocking_policy,
+                fields,
+            )
+            .await?;
         Ok(own)
     }
 
@@ -385,6 +369,7 @@ impl Auth {
             apply(acc, &u);
             outcome.session_claims = u.session_claims.clone().unwrap_or_default();
             outcome.updates = u;
+            outcome.called = true;
         }
         Ok(outcome)
     }
@@ -559,17 +544,9 @@ impl Auth {
     /// The session policy's address rule, checked before any function runs so a refused
     /// sign-in has no side effects.
     async fn check_sign_in_address(&self, ctx: &Ctx) -> Result<()> {
-        let policy = self.session_policy(&ctx.access.project).await?;
-        if policy.ip_binding == super::IpBinding::TrustedRanges
-            && !ctx.access.privileged
-            && !policy.allows(None, ctx.ip.as_deref())
-        {
-            return Err(Error::detail(
-                "OPERATION_NOT_ALLOWED",
-                "Sign-in from this address is not allowed by the project's IP policy.",
-            ));
-        }
-        Ok(())
+        self.session_policy(&ctx.access.project)
+            .await?
+            .admits_sign_in(ctx)
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -65,6 +66,21 @@ impl SessionPolicy {
         Ok(())
     }
 
+    /// Refuses a sign-in from outside the trusted ranges when the policy binds sessions to
+    /// them (admins sign in for users from anywhere).
+    pub(crate) fn admits_sign_in(&self, ctx: &Ctx) -> Result<()> {
+        if self.ip_binding == IpBinding::TrustedRanges
+            && !ctx.access.privileged
+            && !self.allows(None, ctx.ip.as_deref())
+        {
+            return Err(Error::detail(
+                "OPERATION_NOT_ALLOWED",
+                "Sign-in from this address is not allowed by the project's IP policy.",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a session signed in from `signed_in_from` may be used from `now_from`.
     /// Addresses compare in canonical form (`::ffff:10.0.0.1` is `10.0.0.1`).
     pub fn allows(&self, signed_in_from: Option<&str>, now_from: Option<&str>) -> bool {
@@ -107,6 +123,18 @@ impl Default for SessionPolicy {
 pub(crate) struct SettingsCache(Mutex<HashMap<String, (Arc<Value>, i64)>>);
 
 const SETTINGS_TTL_MS: i64 = 2_000;
+
+/// `default` with `own`'s fields replacing its own.
+fn overlay<T: Serialize + DeserializeOwned>(
+    default: &T,
+    own: &Map<String, Value>,
+) -> std::result::Result<T, serde_json::Error> {
+    let mut merged = serde_json::to_value(default)?;
+    for (k, v) in own {
+        merged[k] = v.clone();
+    }
+    serde_json::from_value(merged)
+}
 
 impl SettingsCache {
     /// Drops one project's document (`None`: all), so the next read goes to the store.
@@ -192,16 +220,51 @@ impl Auth {
 
     /// The project's session policy: the fields it set over the server's default.
     pub async fn session_policy(&self, project: &str) -> Result<SessionPolicy> {
+        self.settings_section(project, "sessionPolicy", &self.config().sessions)
+            .await
+    }
+
+    /// Settings section `key` of a project: the server's `default` with the fields the
+    /// project set laid over it.
+    pub(crate) async fn settings_section<T>(
+        &self,
+        project: &str,
+        key: &str,
+        default: &T,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Clone,
+    {
         let doc = self.project_settings(project).await?;
-        let Some(Value::Object(own)) = doc.get("sessionPolicy") else {
-            return Ok(self.config().sessions.clone());
+        let Some(Value::Object(own)) = doc.get(key) else {
+            return Ok(default.clone());
         };
-        let mut merged = serde_json::to_value(&self.config().sessions).map_err(Error::internal)?;
-        for (k, v) in own {
-            merged[k] = v.clone();
-        }
-        serde_json::from_value(merged)
-            .map_err(|e| Error::internal(format!("stored session policy: {e}")))
+        overlay(default, own).map_err(|e| Error::internal(format!("stored {key}: {e}")))
+    }
+
+    /// For a PATCH of section `key`: the project's own fields with `fields` laid over them
+    /// (what to store), and the section they make (to check before storing).
+    pub(crate) async fn patched_section<T>(
+        &self,
+        project: &str,
+        key: &str,
+        default: &T,
+        fields: &Map<String, Value>,
+    ) -> Result<(Map<String, Value>, T)>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let doc = self.project_settings(project).await?;
+        let mut own = doc
+            .get(key)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        own.extend(fields.clone());
+        let section = overlay(default, &own).map_err(|e| {
+            Error::InvalidArgument(format!("Invalid JSON payload received. /{key} {e}"))
+        })?;
+        Ok((own, section))
     }
 
     /// Refuses a use of a session from the caller's address when the policy forbids it:
@@ -253,21 +316,9 @@ impl Auth {
         project: &str,
         fields: &Map<String, Value>,
     ) -> Result<Map<String, Value>> {
-        let doc = self.project_settings(project).await?;
-        let mut own = doc
-            .get("sessionPolicy")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        own.extend(fields.clone());
-        // Check the result before storing it.
-        let mut merged = serde_json::to_value(&self.config().sessions).map_err(Error::internal)?;
-        for (k, v) in &own {
-            merged[k] = v.clone();
-        }
-        let policy: SessionPolicy = serde_json::from_value(merged).map_err(|e| {
-            Error::InvalidArgument(format!("Invalid JSON payload received. /sessionPolicy {e}"))
-        })?;
+        let (own, policy) = self
+            .patched_section(project, "sessionPolicy", &self.config().sessions, fields)
+            .await?;
         policy.validate().map_err(|e| {
             Error::InvalidArgument(format!("Invalid JSON payload received. /sessionPolicy/{e}"))
         })?;

@@ -52,9 +52,13 @@ impl Auth {
         }
         let mut hooked = acc.clone();
         let hooks = self.before_sign_in(ctx, &mut hooked, "password").await?;
-        let acc = self
-            .commit_sign_in_hooks(ctx, &acc, &hooks.updates, wrong("INVALID_PASSWORD"))
-            .await?;
+        // Without a function nothing ran in between: the account just read is current.
+        let acc = if hooks.called {
+            self.commit_sign_in_hooks(ctx, &acc, &hooks.updates, wrong("INVALID_PASSWORD"))
+                .await?
+        } else {
+            acc
+        };
         let tokens = self
             .sign_in_session(ctx, &acc, "password", hooks.session_claims)
             .await?;

@@ -44,6 +44,22 @@ impl Auth {
         }
     }
 
+    /// Stores a new account signed in nowhere (admin create, or a sign-up a blocking
+    /// function refused after beforeCreate), audited as created.
+    async fn store_account_without_session(&self, ctx: &Ctx, acc: &Account) -> Result<()> {
+        let event = self.event(
+            ctx,
+            &acc.local_id,
+            None,
+            event_kind::ACCOUNT_CREATED,
+            Map::new(),
+        );
+        self.store()
+            .create_account(&ctx.scope(), acc, None, &[event])
+            .await?;
+        Ok(())
+    }
+
     pub async fn sign_up(&self, ctx: &Ctx, req: SignUpRequest) -> Result<Value> {
         let privileged = ctx.access.privileged;
         if req.local_id.is_some() && (!privileged || req.id_token.is_some()) {
@@ -97,16 +113,7 @@ impl Auth {
                 Err(e) => Some(e),
             };
             if let Some(refusal) = refused {
-                let event = self.event(
-                    ctx,
-                    &acc.local_id,
-                    None,
-                    event_kind::ACCOUNT_CREATED,
-                    Map::new(),
-                );
-                self.store()
-                    .create_account(&ctx.scope(), &acc, None, &[event])
-                    .await?;
+                self.store_account_without_session(ctx, &acc).await?;
                 return Err(refusal);
             }
         }
@@ -234,16 +241,7 @@ impl Auth {
             acc.password_hash = Some(self.hash_password(p).await?);
             acc.password_updated_at = Some(now);
         }
-        let event = self.event(
-            ctx,
-            &acc.local_id,
-            None,
-            event_kind::ACCOUNT_CREATED,
-            Map::new(),
-        );
-        self.store()
-            .create_account(&ctx.scope(), &acc, None, &[event])
-            .await?;
+        self.store_account_without_session(ctx, &acc).await?;
         Ok(object(json!({
             "kind": "identitytoolkit#SignupNewUserResponse",
             "localId": acc.local_id,

@@ -221,15 +221,7 @@ impl Auth {
         mut extra_claims: Map<String, Value>,
     ) -> Result<(Session, String)> {
         let policy = self.session_policy(&ctx.access.project).await?;
-        if policy.ip_binding == IpBinding::TrustedRanges
-            && !ctx.access.privileged
-            && !policy.allows(None, ctx.ip.as_deref())
-        {
-            return Err(Error::detail(
-                "OPERATION_NOT_ALLOWED",
-                "Sign-in from this address is not allowed by the project's IP policy.",
-            ));
-        }
+        policy.admits_sign_in(ctx)?;
         // The binding travels in the tokens, so back ends can enforce it without asking.
         if policy.ip_claim() {
             // The server's record of the address wins over a claim of that name carried in.
