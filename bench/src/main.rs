@@ -1,29 +1,51 @@
-//! `firekeeper-bench`: starts a real Firekeeper (production mode, its default password-hash
-//! cost), seeds users, and drives signUp, signInWithPassword, token refresh and
-//! accounts:lookup at a fixed concurrency. In the same run it measures the raw RSA-2048
-//! signing rate and the raw argon2 rate on every core, and prints one JSON document with
-//! throughput, p50/p99 latency and the ratios DESIGN.md asks for.
+//! `firekeeper-bench`: starts real Firekeeper processes (production mode, the default
+//! password-hash cost), seeds users, drives the client calls at a fixed concurrency and
+//! prints one JSON document.
+//!
+//! Without `--postgres` it runs one server on its embedded SQLite, drives signUp,
+//! signInWithPassword, token refresh and accounts:lookup, measures the raw RSA-2048 and
+//! argon2 rates on every core in the same run, and reports the ratios DESIGN.md asks for.
+//! With `--postgres URL` it compares one instance with several on that database (see
+//! [`cluster`]).
 //!
 //! Usage: firekeeper-bench [--bin target/release/firekeeper] [--concurrency 8]
-//!        [--seconds 5] [--users 64]
+//!        [--seconds 5] [--users 64] [--postgres URL [--instances 3]]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod cluster;
+mod load;
+mod server;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use firekeeper_core::password::{HashCost, Hasher};
 use firekeeper_tokens::SigningKey;
 use serde_json::{json, Value};
 
-struct Args {
+use load::{percentile_ms, scenario, Seeded, Target};
+use server::{Binary, TempDir};
+
+pub struct Args {
     bin: String,
     concurrency: usize,
     seconds: u64,
     users: usize,
+    postgres: Option<String>,
+    instances: usize,
 }
+
+const USAGE: &str = "firekeeper-bench [--bin PATH] [--concurrency N] [--seconds S] [--users N] \
+                     [--postgres URL [--instances N]]
+
+  --bin PATH        the firekeeper binary (default target/release/firekeeper)
+  --concurrency N   requests in flight at once (default 8)
+  --seconds S       how long each scenario runs (default 5)
+  --users N         users seeded before the scenarios (default 64)
+  --postgres URL    compare one instance with several on this PostgreSQL database
+                    (the run works in a schema of its own and drops it at the end)
+  --instances N     how many instances in the cluster run (default 3)";
 
 fn args() -> Result<Args> {
     let mut a = Args {
@@ -31,6 +53,8 @@ fn args() -> Result<Args> {
         concurrency: 8,
         seconds: 5,
         users: 64,
+        postgres: None,
+        instances: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,14 +64,17 @@ fn args() -> Result<Args> {
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--seconds" => a.seconds = value()?.parse()?,
             "--users" => a.users = value()?.parse()?,
+            "--postgres" => a.postgres = Some(value()?),
+            "--instances" => a.instances = value()?.parse()?,
             "-h" | "--help" => {
-                println!(
-                    "firekeeper-bench [--bin PATH] [--concurrency N] [--seconds S] [--users N]"
-                );
+                println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => bail!("unknown argument {other}"),
+            other => bail!("unknown argument {other}\n\n{USAGE}"),
         }
+    }
+    if a.concurrency == 0 || a.users == 0 || a.instances == 0 {
+        bail!("--concurrency, --users and --instances must be at least 1");
     }
     Ok(a)
 }
@@ -116,260 +143,26 @@ fn raw_rates(cores: usize) -> Result<Value> {
     }))
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    key: String,
-    admin: String,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(bin: &str) -> Result<Server> {
-    let dir = std::env::temp_dir().join(format!("fk-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(bin)
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["api-keys", "create"])
-        .output()
-        .with_context(|| format!("cannot run {bin} (build it: cargo build --release)"))?;
-    if !out.status.success() {
-        bail!(
-            "api-keys create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let key = String::from_utf8(out.stdout)?.trim().to_owned();
-    let out = Command::new(bin)
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["admin-tokens", "create"])
-        .output()?;
-    let admin = String::from_utf8(out.stdout)?.trim().to_owned();
-    let mut child = Command::new(bin)
-        .arg("--data-dir")
-        .arg(&dir)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log",
-            "warn,firekeeper=info",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(60))?;
-    Ok(Server {
-        child,
-        base,
-        key,
-        admin,
-        _dir: TempDir(dir),
-    })
-}
-
-#[derive(Clone)]
-struct Seeded {
-    email: String,
-    /// Shared, so a scenario's per-call copy costs a reference count, not the bytes.
-    id_token: Arc<str>,
-    refresh_token: String,
-}
-
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value> {
-    let res = http.post(url).json(body).send().await?;
-    let status = res.status();
-    let v: Value = res.json().await?;
-    if !status.is_success() {
-        bail!("{status}: {v}");
-    }
-    Ok(v)
-}
-
-/// Runs `op(i)` from `concurrency` tasks for `secs`; returns the scenario's JSON.
-async fn scenario<F, Fut>(concurrency: usize, secs: u64, op: F) -> Value
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<()>> + Send,
-{
-    let op = Arc::new(op);
-    let counter = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(secs);
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (op, counter) = (op.clone(), counter.clone());
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut errors = 0u64;
-                while Instant::now() < deadline {
-                    let i = counter.fetch_add(1, Ordering::Relaxed);
-                    let t = Instant::now();
-                    match op(i).await {
-                        Ok(()) => lat.push(t.elapsed()),
-                        Err(_) => errors += 1,
-                    }
-                }
-                (lat, errors)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        if let Ok((lat, e)) = t.await {
-            all.extend(lat);
-            errors += e;
-        }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |d| (d.as_secs_f64() * 1e5).round() / 100.0)
-    };
-    json!({
-        "concurrency": concurrency,
-        "requests": all.len(),
-        "errors": errors,
-        "throughput_per_sec": (all.len() as f64 / elapsed).round(),
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-    })
-}
-
 async fn run(a: Args) -> Result<Value> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let raw_before = raw_rates(cores)?;
-    let server = start_server(&a.bin)?;
-    let it = format!("{}/identitytoolkit.googleapis.com/v1", server.base);
-    let key = server.key.clone();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(a.concurrency * 2)
-        .build()?;
-
-    let mut seeded = Vec::new();
-    for i in 0..a.users {
-        let email = format!("seed{i}@bench.io");
-        let v = post(
-            &http,
-            &format!("{it}/accounts:signUp?key={key}"),
-            &json!({"email": email, "password": "bench-password", "returnSecureToken": true}),
-        )
-        .await?;
-        seeded.push(Seeded {
-            email,
-            id_token: Arc::from(v["idToken"].as_str().unwrap_or_default()),
-            refresh_token: v["refreshToken"].as_str().unwrap_or_default().to_owned(),
-        });
-    }
-    let seeded = Arc::new(seeded);
-    let secs = a.seconds;
-    let c = a.concurrency;
-
-    let (h, u, k) = (http.clone(), it.clone(), key.clone());
-    let sign_up = scenario(c, secs, move |i| {
-        let (h, u, k) = (h.clone(), u.clone(), k.clone());
-        async move {
-            post(
-                &h,
-                &format!("{u}/accounts:signUp?key={k}"),
-                &json!({"email": format!("new{i}@bench.io"), "password": "bench-password"}),
-            )
-            .await
-            .map(|_| ())
-        }
-    })
-    .await;
-
-    let (h, u, k, s) = (http.clone(), it.clone(), key.clone(), seeded.clone());
-    let sign_in =
-        scenario(c, secs, move |i| {
-            let (h, u, k) = (h.clone(), u.clone(), k.clone());
-            let email = s[i as usize % s.len()].email.clone();
-            async move {
-                post(&h, &format!("{u}/accounts:signInWithPassword?key={k}"),
-                &json!({"email": email, "password": "bench-password", "returnSecureToken": true}))
-                .await
-                .map(|_| ())
-            }
-        })
-        .await;
-
-    let (h, b, k, s) = (
-        http.clone(),
-        server.base.clone(),
-        key.clone(),
-        seeded.clone(),
-    );
-    let refresh = scenario(c, secs, move |i| {
-        let (h, b, k) = (h.clone(), b.clone(), k.clone());
-        let token = s[i as usize % s.len()].refresh_token.clone();
-        async move {
-            let res = h
-                .post(format!("{b}/securetoken.googleapis.com/v1/token?key={k}"))
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", token.as_str()),
-                ])
-                .send()
-                .await?;
-            if !res.status().is_success() {
-                bail!("refresh: {}", res.status());
-            }
-            res.bytes().await?;
-            Ok(())
-        }
-    })
-    .await;
-
-    let (h, u, k, s) = (http.clone(), it.clone(), key.clone(), seeded.clone());
-    let lookup = scenario(c, secs, move |i| {
-        let (h, u, k) = (h.clone(), u.clone(), k.clone());
-        let token = s[i as usize % s.len()].id_token.clone();
-        async move {
-            post(
-                &h,
-                &format!("{u}/accounts:lookup?key={k}"),
-                &json!({"idToken": &*token}),
-            )
-            .await
-            .map(|_| ())
-        }
-    })
-    .await;
-    let sdk = sdk_scenarios(&server, &http, &seeded, c, secs).await?;
+    let bin = Binary {
+        path: a.bin.clone(),
+        env: Vec::new(),
+    };
+    let dir = TempDir::new("sqlite");
+    let (key, admin) = bin.provision(&dir.0)?;
+    let server = bin.serve(&dir.0)?;
+    let target = Target::new(vec![server.base.clone()], key, a.concurrency)?;
+    let seeded = target.seed("seed", a.users).await?;
+    let (c, secs) = (a.concurrency, a.seconds);
+    let sign_up = target.sign_up_scenario(c, secs, "new").await;
+    let sign_in = target.sign_in_scenario(c, secs, &seeded).await;
+    let refresh = target.refresh_scenario(c, secs, &seeded).await;
+    let lookup = target.lookup_scenario(c, secs, &seeded).await;
+    let sdk = sdk_scenarios(&target, &admin, &seeded, c, secs).await?;
     drop(server);
+    drop(dir);
     let raw_after = raw_rates(cores)?;
 
     let best = |field: &str| {
@@ -438,15 +231,15 @@ async fn run(a: Args) -> Result<Value> {
 /// The Rust SDK in this process: verification rate with and without `check_revoked` (the
 /// latter answered from the feed-fed cache), and how long a revocation takes to reach it.
 async fn sdk_scenarios(
-    server: &Server,
-    http: &reqwest::Client,
+    target: &Target,
+    admin: &str,
     seeded: &Arc<Vec<Seeded>>,
     c: usize,
     secs: u64,
 ) -> Result<Value> {
     use firekeeper_sdk::{Config, Verifier, VerifyError};
     let verifier = Verifier::new(
-        Config::new(server.base.clone(), "demo-firekeeper").admin_token(server.admin.clone()),
+        Config::new(target.bases[0].clone(), "demo-firekeeper").admin_token(admin.to_owned()),
     )?;
     let feed = verifier.follow_revocations();
     while verifier.feed_status().since_last_sync.is_none() {
@@ -483,59 +276,20 @@ async fn sdk_scenarios(
         }
     }
 
-    // Propagation: tokens minted first; validSince has one-second resolution.
-    let it = format!("{}/identitytoolkit.googleapis.com/v1", server.base);
-    let mut victims = Vec::new();
-    for i in 0..40 {
-        let v = post(
-            http,
-            &format!("{it}/accounts:signUp?key={}", server.key),
-            &json!({"email": format!("victim{i}@bench.io"), "password": "bench-password"}),
-        )
+    let lat = target
+        .revocation_latencies(admin, 0, ("victim", 40), |token| {
+            let v = verifier.clone();
+            async move { v.verify_id_token(&token, true).await == Err(VerifyError::Revoked) }
+        })
         .await?;
-        victims.push((
-            v["localId"].as_str().unwrap_or_default().to_owned(),
-            v["idToken"].as_str().unwrap_or_default().to_owned(),
-        ));
-    }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut lat = Vec::new();
-    for (uid, token) in &victims {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs();
-        let start = Instant::now();
-        let res = http
-            .post(format!("{it}/projects/demo-firekeeper/accounts:update"))
-            .bearer_auth(&server.admin)
-            .json(&json!({"localId": uid, "validSince": now}))
-            .send()
-            .await?;
-        if !res.status().is_success() {
-            bail!("revoke failed: {}", res.status());
-        }
-        loop {
-            match verifier.verify_id_token(token, true).await {
-                Err(VerifyError::Revoked) => break,
-                _ if start.elapsed() > Duration::from_secs(30) => bail!("revocation never seen"),
-                _ => tokio::time::sleep(Duration::from_micros(200)).await,
-            }
-        }
-        lat.push(start.elapsed());
-    }
     feed.abort();
-    lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .map_or(0.0, |d| (d.as_secs_f64() * 1e5).round() / 100.0)
-    };
     out.insert(
         "revocation_propagation".into(),
         json!({
             "samples": lat.len(),
             "measured": "from sending the admin revoke to the verifier refusing the token",
-            "p50_ms": pct(0.5),
-            "p99_ms": pct(0.99),
+            "p50_ms": percentile_ms(&lat, 0.5),
+            "p99_ms": percentile_ms(&lat, 0.99),
         }),
     );
     Ok(Value::Object(out))
@@ -547,7 +301,10 @@ fn main() -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let report = rt.block_on(run(a))?;
+    let report = match a.postgres.clone() {
+        Some(url) => rt.block_on(cluster::run(&a, &url))?,
+        None => rt.block_on(run(a))?,
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -100,6 +100,9 @@ pub struct KeyRing {
     clock: Arc<dyn Clock>,
     master: Arc<MasterKey>,
     current: RwLock<Arc<KeySet>>,
+    /// One upkeep at a time: the timer and the store's change feed both tick, and a slower
+    /// tick that read the keys earlier must not replace a newer set with its older one.
+    upkeep: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -116,24 +119,27 @@ async fn new_key(
     purpose: &str,
     now: i64,
     activates_at: i64,
-) -> Result<()> {
+    newest_seen: Option<i64>,
+) -> Result<bool> {
     let key = tokio::task::spawn_blocking(SigningKey::generate)
         .await
         .map_err(Error::internal)?
         .map_err(Error::internal)?;
-    store
-        .insert_signing_key(&StoredKey {
-            kid: key.kid().to_owned(),
-            purpose: purpose.to_owned(),
-            private_key: master.seal(key.pkcs8())?,
-            public_key: key.public_key().rsa_der,
-            cert_pem: key.cert_pem().to_owned(),
-            created_at: now,
-            activates_at,
-            retired_at: None,
-        })
-        .await?;
-    Ok(())
+    Ok(store
+        .insert_signing_key(
+            &StoredKey {
+                kid: key.kid().to_owned(),
+                purpose: purpose.to_owned(),
+                private_key: master.seal(key.pkcs8())?,
+                public_key: key.public_key().rsa_der,
+                cert_pem: key.cert_pem().to_owned(),
+                created_at: now,
+                activates_at,
+                retired_at: None,
+            },
+            newest_seen,
+        )
+        .await?)
 }
 
 /// Brings the stored keys in line with the policy at `now`: an active key, a published next
@@ -153,7 +159,10 @@ pub async fn reconcile(
                 // A next key exists but nothing is active (clock moved back, or a fresh
                 // store): bring the next key forward.
                 Some(next) => store.update_signing_key_times(&next.kid, now, None).await?,
-                None => new_key(store, master, purpose, now, now).await?,
+                // Another instance may win this race; the next turn then reads its key.
+                None => {
+                    new_key(store, master, purpose, now, now, None).await?;
+                }
             }
             continue;
         };
@@ -173,8 +182,9 @@ pub async fn reconcile(
         if !keys.iter().any(|k| k.activates_at > now) {
             // Overdue (the server was down): the next key starts now and another is queued.
             let at = (active.activates_at + period).max(now);
-            new_key(store, master, purpose, now, at).await?;
-            if at <= now {
+            let newest = Some(active.activates_at);
+            if !new_key(store, master, purpose, now, at, newest).await? || at <= now {
+                // Another instance queued one first (read it), or the new key already signs.
                 continue;
             }
         }
@@ -197,11 +207,21 @@ pub async fn rotate_now(
         .filter(|k| k.activates_at > now)
         .min_by_key(|k| k.activates_at)
         .ok_or_else(|| Error::internal("no queued key"))?;
+    // The successor is queued before the next key takes over, so no instance ever reads a
+    // set without a queued key (each would then make one, only for all but one to lose).
+    let successor_at = now + policy.rotation_secs * 1000;
+    let newest = keys.iter().map(|k| k.activates_at).max();
+    new_key(store, master, purpose, now, successor_at, newest).await?;
     store.update_signing_key_times(&next.kid, now, None).await?;
     let kid = next.kid.clone();
-    // Later keys in the queue would otherwise fire before a full period has passed.
-    for later in keys.iter().filter(|k| k.activates_at > now && k.kid != kid) {
-        store.delete_signing_key(&later.kid).await?;
+    // Keys queued between the two would otherwise fire before a full period has passed.
+    for early in store
+        .signing_keys(purpose)
+        .await?
+        .iter()
+        .filter(|k| k.activates_at > now && k.activates_at < successor_at && k.kid != kid)
+    {
+        store.delete_signing_key(&early.kid).await?;
     }
     reconcile(store, master, purpose, policy, now + 1).await?;
     Ok(kid)
@@ -269,6 +289,7 @@ impl KeyRing {
             clock,
             master,
             current: RwLock::new(Arc::new(set)),
+            upkeep: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -282,6 +303,7 @@ impl KeyRing {
     /// Periodic upkeep: rotate when due, and reload when another process (the CLI, another
     /// instance) changed the keys.
     pub async fn tick(&self) -> Result<()> {
+        let _one_at_a_time = self.upkeep.lock().await;
         let now = self.clock.now_ms();
         let cur = self.current();
         let due = cur.next_upkeep_ms <= now;

@@ -249,7 +249,15 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<StoredKey>>;
     /// A cheap fingerprint of a purpose's key rows, to notice changes by other processes.
     async fn signing_keys_version(&self, purpose: &str) -> StoreResult<String>;
-    async fn insert_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Adds `key` unless another process added one first: only when no key of its purpose
+    /// activates after `newest_seen`, the latest activation among the keys the caller read
+    /// (`None`: it read none). Instances reconcile keys without a leader; this check, made
+    /// atomically, keeps them from queueing one key each. Returns whether it was added.
+    async fn insert_signing_key(
+        &self,
+        key: &StoredKey,
+        newest_seen: Option<i64>,
+    ) -> StoreResult<bool>;
     async fn update_signing_key_times(
         &self,
         kid: &str,

@@ -90,6 +90,7 @@ on_both_backends!(
     events_are_ordered_and_filtered,
     keys_and_settings_round_trip,
     concurrent_sign_ins_refreshes_and_revocations_commit,
+    racing_instances_queue_one_signing_key,
 );
 
 fn acc(id: &str, email: Option<&str>) -> Account {
@@ -334,7 +335,7 @@ async fn keys_and_settings_round_trip(s: &dyn Store) {
         retired_at: None,
     };
     let empty = s.signing_keys_version("id_token").await.unwrap();
-    s.insert_signing_key(&key).await.unwrap();
+    assert!(s.insert_signing_key(&key, None).await.unwrap());
     let one = s.signing_keys_version("id_token").await.unwrap();
     assert_ne!(one, empty);
     s.update_signing_key_times("k1", 2, Some(9)).await.unwrap();
@@ -347,6 +348,49 @@ async fn keys_and_settings_round_trip(s: &dyn Store) {
     s.put_project_config("p", &json!({"a": 2})).await.unwrap();
     assert_eq!(s.project_config("p").await.unwrap(), Some(json!({"a": 2})));
     assert_eq!(s.project_config("q").await.unwrap(), None);
+}
+
+/// Instances whose keys fall due together each try to queue the next key: one is added,
+/// the others see it. An empty set takes only a first key.
+async fn racing_instances_queue_one_signing_key(s: &dyn Store) {
+    let key = |kid: &str, activates_at: i64| StoredKey {
+        kid: kid.into(),
+        purpose: "id_token".into(),
+        private_key: vec![1],
+        public_key: vec![2],
+        cert_pem: "PEM".into(),
+        created_at: 1,
+        activates_at,
+        retired_at: None,
+    };
+    assert!(s.insert_signing_key(&key("first", 10), None).await.unwrap());
+    assert!(!s
+        .insert_signing_key(&key("second", 10), None)
+        .await
+        .unwrap());
+    // Several rounds: the first opens the connections the later ones race on.
+    let mut newest = 10;
+    for round in 1..=5 {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let k = key(&format!("next{round}.{i}"), newest + 1000 + i);
+                async move { s.insert_signing_key(&k, Some(newest)).await }
+            })
+            .collect();
+        let added = futures_util::future::join_all(racers)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().unwrap())
+            .count();
+        assert_eq!(added, 1, "round {round}");
+        let keys = s.signing_keys("id_token").await.unwrap();
+        assert_eq!(keys.len(), round + 1);
+        newest = keys.iter().map(|k| k.activates_at).max().unwrap();
+    }
+    // Another purpose is its own set.
+    let mut cookie = key("cookie", 10);
+    cookie.purpose = "session_cookie".into();
+    assert!(s.insert_signing_key(&cookie, None).await.unwrap());
 }
 
 /// Sign-ins, refreshes, rotations and revocations of one user at once: on PostgreSQL they

@@ -17,6 +17,9 @@ pub(crate) trait Dialect {
     /// Taken in every transaction that appends events, so event ids commit in order and a
     /// feed reader's cursor never skips one committed late.
     const EVENTS_LOCK: Option<&'static str>;
+    /// Taken by a transaction that adds a signing key, so instances reconciling their keys
+    /// at once check and insert one after another.
+    const KEYS_LOCK: Option<&'static str>;
     /// Finds the account row (project, tenant, local id) and keeps it from being deleted
     /// until the transaction ends.
     const ACCOUNT_STILL_THERE: &'static str;
@@ -34,6 +37,7 @@ impl Dialect for sqlx::Sqlite {
          FROM (SELECT * FROM signing_keys WHERE purpose = ? ORDER BY kid)";
     // One writer connection already serialises every transaction.
     const EVENTS_LOCK: Option<&'static str> = None;
+    const KEYS_LOCK: Option<&'static str> = None;
     const ACCOUNT_STILL_THERE: &'static str =
         "SELECT 1 FROM accounts WHERE project = ? AND tenant = ? AND local_id = ?";
     const NOTIFY: Option<&'static str> = None;
@@ -48,6 +52,7 @@ impl Dialect for sqlx::Postgres {
          COALESCE(retired_at::text, ''), ',' ORDER BY kid), '') \
          FROM signing_keys WHERE purpose = $1";
     const EVENTS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7460001)");
+    const KEYS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7460002)");
     const ACCOUNT_STILL_THERE: &'static str =
         "SELECT 1::BIGINT FROM accounts WHERE project = ? AND tenant = ? AND local_id = ? \
          FOR KEY SHARE";

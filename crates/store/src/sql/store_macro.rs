@@ -914,10 +914,20 @@ macro_rules! impl_store {
                 Ok(v)
             }
 
-            async fn insert_signing_key(&self, k: &StoredKey) -> StoreResult<()> {
-                sqlx::query(&dialect_sql(
+            async fn insert_signing_key(
+                &self,
+                k: &StoredKey,
+                newest_seen: Option<i64>,
+            ) -> StoreResult<bool> {
+                let mut tx = self.writer.begin().await.map_err(backend)?;
+                if let Some(lock) = <$db as crate::sql::Dialect>::KEYS_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(backend)?;
+                }
+                let added = sqlx::query(&dialect_sql(
                     "INSERT INTO signing_keys (kid, purpose, private_key, public_key, cert_pem, \
-                     created_at, activates_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     created_at, activates_at, retired_at) SELECT ?, ?, ?, ?, ?, ?, ?, ? \
+                     WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE purpose = ? \
+                     AND activates_at > ?)",
                 ))
                 .bind(&k.kid)
                 .bind(&k.purpose)
@@ -927,10 +937,18 @@ macro_rules! impl_store {
                 .bind(k.created_at)
                 .bind(k.activates_at)
                 .bind(k.retired_at)
-                .execute(&self.writer)
+                .bind(&k.purpose)
+                .bind(newest_seen.unwrap_or(i64::MIN))
+                .execute(&mut *tx)
                 .await
-                .map_err(backend)?;
-                notify(&self.writer, "keys").await
+                .map_err(backend)?
+                .rows_affected()
+                    == 1;
+                if added {
+                    notify(&mut *tx, "keys").await?;
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(added)
             }
 
             async fn update_signing_key_times(

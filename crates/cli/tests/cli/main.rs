@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+mod postgres;
+
 const BIN: &str = env!("CARGO_BIN_EXE_firekeeper");
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -960,292 +962,94 @@ async fn sdk_session_cookies_end_to_end() {
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }
 
-/// A schema of its own in the test database (reruns start empty), or `None`, with a note,
-/// without `FK_TEST_DATABASE_URL`.
-struct PgSchema {
-    admin: sqlx::PgPool,
-    name: String,
-    /// The test database's URL with this schema as the search path.
-    url: String,
-}
-
-impl PgSchema {
-    async fn create(prefix: &str) -> Option<Self> {
-        let Ok(url) = std::env::var("FK_TEST_DATABASE_URL") else {
-            eprintln!("FK_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
-            return None;
-        };
-        let name = format!("{prefix}_{}", std::process::id());
-        let admin = sqlx::PgPool::connect(&url).await.unwrap();
-        for stmt in [
-            format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
-            format!("CREATE SCHEMA {name}"),
-        ] {
-            sqlx::query(&stmt).execute(&admin).await.unwrap();
-        }
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{sep}options=-c%20search_path%3D{name}");
-        Some(Self { admin, name, url })
-    }
-
-    async fn drop(self) {
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
-            .execute(&self.admin)
-            .await
-            .unwrap();
-    }
-}
-
-/// `database_url` puts everything in PostgreSQL: two servers on one database (each with
-/// the same master key) share users, sessions, revocations and keys. Skipped, with a
-/// note, without `FK_TEST_DATABASE_URL`.
+/// SIGTERM lets requests already in flight finish: sign-ups waiting on a slow blocking
+/// function get their answers and are stored, then the process exits cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_backend_is_shared_by_two_servers() {
-    let Some(pg) = PgSchema::create("fk_cli").await else {
-        return;
-    };
-    let db_url = pg.url.clone();
-    let root = temp_dir("pg");
-    let (one, two) = (root.join("one"), root.join("two"));
-    let env = [("FIREKEEPER_DATABASE_URL", db_url.as_str())];
-    let made = run(cmd(&one).envs(env).args(["api-keys", "create"]));
-    let key = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+async fn sigterm_finishes_in_flight_requests() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = arrived.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                axum::Json(json!({}))
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let data = temp_dir("drain").join("data");
+    let key = String::from_utf8(run(cmd(&data).args(["api-keys", "create"])).stdout).unwrap();
+    let key = key.trim().to_owned();
+    let set = run(cmd(&data).args(["blocking", "set", "beforeCreate", &hook]));
     assert!(
-        key.starts_with("AIza"),
+        set.status.success(),
         "{}",
-        String::from_utf8_lossy(&made.stderr)
+        String::from_utf8_lossy(&set.stderr)
     );
-    let admin_token =
-        String::from_utf8(run(cmd(&one).envs(env).args(["admin-tokens", "create"])).stdout)
-            .unwrap()
-            .trim()
-            .to_owned();
-    assert!(key.starts_with("AIza") && admin_token.starts_with("fkadm_"));
-    // The second instance shares the first one's master key, as a deployment would.
-    std::fs::create_dir_all(&two).unwrap();
-    std::fs::copy(one.join("master.key"), two.join("master.key")).unwrap();
-    assert!(
-        !one.join("firekeeper.db").exists(),
-        "no SQLite file with database_url"
-    );
-    let a = start_env(&one, &[], &env);
-    let b = start_env(&two, &[], &env);
+    let mut server = start(&data, &[]);
     let http = reqwest::Client::new();
-    let it = |base: &str, op: &str| {
-        format!("{base}/identitytoolkit.googleapis.com/v1/accounts:{op}?key={key}")
-    };
-    let up: Value = http
-        .post(it(&a.base, "signUp"))
-        .json(&json!({"email": "pg@x.io", "password": "secret-pw"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let uid = up["localId"].as_str().unwrap().to_owned();
-    let signed_in: Value = http
-        .post(it(&b.base, "signInWithPassword"))
-        .json(&json!({"email": "pg@x.io", "password": "secret-pw"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(signed_in["localId"], uid, "{signed_in}");
-    let refresh = |base: String, token: String| {
-        let (http, key) = (http.clone(), key.clone());
+    let sign_up = |op: &str, email: String| {
+        let url = format!(
+            "{}/identitytoolkit.googleapis.com/v1/accounts:{op}?key={key}",
+            server.base
+        );
+        let http = http.clone();
         async move {
-            let v: Value = http
-                .post(format!(
-                    "{base}/securetoken.googleapis.com/v1/token?key={key}"
-                ))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v
-        }
-    };
-    let token = signed_in["refreshToken"].as_str().unwrap().to_owned();
-    let r = refresh(a.base.clone(), token.clone()).await;
-    assert_eq!(r["user_id"], uid, "{r}");
-    // Both publish the same keys, so each verifies the other's tokens.
-    let lookup: Value = http
-        .post(it(&a.base, "lookup"))
-        .json(&json!({"idToken": signed_in["idToken"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(lookup["users"][0]["localId"], uid, "{lookup}");
-    // A settings change through one reaches the other at once (its change feed), not
-    // when the other's 2 s settings cache would expire: A has just read them.
-    let sign_up_on_a = |email: String| {
-        let (http, url) = (http.clone(), it(&a.base, "signUp"));
-        async move {
-            http.post(url)
+            let r = http
+                .post(url)
                 .json(&json!({"email": email, "password": "secret-pw"}))
                 .send()
                 .await
-                .unwrap()
-                .status()
-                .as_u16()
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
-    assert_eq!(sign_up_on_a("warm@evil.io".into()).await, 200);
-    let changed_at = std::time::Instant::now();
-    let patched = http
-        .patch(format!(
-            "{}/firekeeper/v1/projects/demo-firekeeper/config",
-            b.base
-        ))
-        .bearer_auth(&admin_token)
-        .json(&json!({"blockingPolicy": {"allowedEmailDomains": ["x.io"]}}))
-        .send()
-        .await
-        .unwrap();
-    assert!(patched.status().is_success());
-    let mut attempt = 0;
-    while sign_up_on_a(format!("late{attempt}@evil.io")).await == 200 {
-        attempt += 1;
-        assert!(
-            changed_at.elapsed() < Duration::from_millis(1500),
-            "the change reached instance A only through its cache expiring"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let pending: Vec<_> = (0..4)
+        .map(|i| tokio::spawn(sign_up("signUp", format!("drain{i}@x.io"))))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while arrived.load(Ordering::SeqCst) < 4 {
+        assert!(std::time::Instant::now() < deadline, "hook not called");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-
-    // A revocation through one is enforced by the other.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let revoked = http
-        .post(format!(
-            "{}/identitytoolkit.googleapis.com/v1/projects/demo-firekeeper/accounts:update",
-            b.base
-        ))
-        .bearer_auth(&admin_token)
-        .json(
-            &json!({"localId": uid, "validSince": (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).to_string()}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(revoked.status().is_success());
-    let r = refresh(a.base.clone(), token).await;
-    assert_eq!(r["error"]["message"], "TOKEN_EXPIRED", "{r}");
-    drop((a, b));
-    pg.drop().await;
-    let _ = std::fs::remove_dir_all(&root);
-}
-
-/// `migrate` and `copy`: an installation moves from its SQLite file into PostgreSQL with
-/// its users, sessions, keys and credentials, and serves from there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copy_moves_an_installation_to_postgres() {
-    let Some(pg) = PgSchema::create("fk_copy").await else {
-        return;
-    };
-    let db_url = pg.url.clone();
-    let data = temp_dir("copy").join("data");
-    let migrated = run(cmd(&data).arg("migrate"));
-    assert!(migrated.status.success());
-    assert!(String::from_utf8_lossy(&migrated.stderr).contains("up to date"));
-    let key = String::from_utf8(run(cmd(&data).args(["api-keys", "create"])).stdout)
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
         .unwrap()
-        .trim()
-        .to_owned();
-    let made = run(cmd(&data).args([
-        "users",
-        "create",
-        "--email",
-        "moved@x.io",
-        "--password",
-        "secret-pw",
-    ]));
-    assert!(made.status.success());
-    // A session and its events too.
-    let server = start(&data, &[]);
-    let http = reqwest::Client::new();
-    let signed_in: Value = http
-        .post(format!(
-            "{}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key={key}",
-            server.base
-        ))
-        .json(&json!({"email": "moved@x.io", "password": "secret-pw"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .success());
+    for p in pending {
+        let (status, body) = p.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body["localId"].is_string(), "{body}");
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
     drop(server);
 
-    let copied = run(cmd(&data).args([
-        "copy",
-        "--from",
-        data.join("firekeeper.db").to_str().unwrap(),
-        "--to",
-        &db_url,
-    ]));
-    let log = String::from_utf8_lossy(&copied.stderr).to_string();
-    assert!(copied.status.success(), "{log}");
-    assert!(log.contains("accounts") && log.contains("100%"), "{log}");
-    // A second copy into the same database is refused: nothing is overwritten.
-    let again = run(cmd(&data).args([
-        "copy",
-        "--from",
-        data.join("firekeeper.db").to_str().unwrap(),
-        "--to",
-        &db_url,
-    ]));
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
-
-    let moved = start_env(&data, &[], &[("FIREKEEPER_DATABASE_URL", db_url.as_str())]);
-    let r: Value = http
-        .post(format!(
-            "{}/securetoken.googleapis.com/v1/token?key={key}",
-            moved.base
-        ))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", signed_in["refreshToken"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["user_id"], signed_in["localId"], "{r}");
-    // The ID token signed before the move verifies: the keys moved too.
-    let lookup: Value = http
-        .post(format!(
-            "{}/identitytoolkit.googleapis.com/v1/accounts:lookup?key={key}",
-            moved.base
-        ))
-        .json(&json!({"idToken": signed_in["idToken"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(lookup["users"][0]["email"], "moved@x.io", "{lookup}");
-    let ready = http
-        .get(format!("{}/readyz", moved.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    drop(moved);
-    pg.drop().await;
+    // Stored: each signs in after a restart (no function runs on sign-in).
+    let again = start(&data, &[]);
+    for i in 0..4 {
+        let url = format!(
+            "{}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key={key}",
+            again.base
+        );
+        let r = http
+            .post(url)
+            .json(&json!({"email": format!("drain{i}@x.io"), "password": "secret-pw"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    drop(again);
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }
