@@ -86,13 +86,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Two distinct free loopback ports (both sockets are open at the same time).
-read -r EMU_PORT PROD_PORT < <(python3 -c '
+# Four distinct free loopback ports (all sockets are open at the same time): each server's
+# auth port and database port.
+read -r EMU_PORT PROD_PORT EMU_DB_PORT PROD_DB_PORT < <(python3 -c '
 import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])
-a.close(); b.close()
+socks = [socket.socket() for _ in range(4)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+for s in socks: s.close()
 ')
 
 # Credentials for the default-mode server, created through the CLI on its data dir.
@@ -106,11 +107,11 @@ if [[ -z "$FK_PROD_API_KEY" || -z "$FK_PROD_ADMIN_TOKEN" || ! -s "$FK_PROD_SA_FI
   exit 1
 fi
 
-"$FK_BIN" serve --listen "127.0.0.1:$EMU_PORT" --data-dir "$EMU_DIR" \
-  --project "$FK_PROJECT" --emulator >"$EMU_LOG" 2>&1 &
+"$FK_BIN" serve --listen "127.0.0.1:$EMU_PORT" --rtdb-listen "127.0.0.1:$EMU_DB_PORT" \
+  --data-dir "$EMU_DIR" --project "$FK_PROJECT" --emulator >"$EMU_LOG" 2>&1 &
 EMU_PID=$!
-"$FK_BIN" serve --listen "127.0.0.1:$PROD_PORT" --data-dir "$PROD_DIR" \
-  --project "$FK_PROJECT" >"$PROD_LOG" 2>&1 &
+"$FK_BIN" serve --listen "127.0.0.1:$PROD_PORT" --rtdb-listen "127.0.0.1:$PROD_DB_PORT" \
+  --data-dir "$PROD_DIR" --project "$FK_PROJECT" >"$PROD_LOG" 2>&1 &
 PROD_PID=$!
 
 # Ready when the server logs its listening line or answers GET / with any HTTP status.
@@ -140,6 +141,8 @@ wait_ready default "$PROD_PID" "$PROD_PORT" "$PROD_LOG"
 export FK_BIN FK_PROJECT FK_PROD_API_KEY FK_PROD_ADMIN_TOKEN FK_PROD_SA_FILE
 export FK_EMU_URL="http://127.0.0.1:$EMU_PORT"
 export FK_PROD_URL="http://127.0.0.1:$PROD_PORT"
+export FK_EMU_DB_HOST="127.0.0.1:$EMU_DB_PORT"
+export FK_PROD_DB_HOST="127.0.0.1:$PROD_DB_PORT"
 export FK_PROD_DATA_DIR="$PROD_DIR"
 # The suites decide per test which mode to use; never inherit a stray emulator setting.
 unset FIREBASE_AUTH_EMULATOR_HOST

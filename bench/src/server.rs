@@ -73,6 +73,8 @@ impl Binary {
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
+                "--rtdb-listen",
+                "127.0.0.1:0",
                 "--log",
                 "warn,firekeeper=info",
             ])

@@ -77,7 +77,7 @@ async function startFirekeeper(emulator) {
     server.apiKey = 'fk-blocking-any-key';
     server.adminToken = 'owner';
   }
-  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--project', PROJECT];
+  const args = ['serve', '--listen', '127.0.0.1:0', '--rtdb-listen', '127.0.0.1:0', '--data-dir', dataDir, '--project', PROJECT];
   if (emulator) args.push('--emulator');
   const child = spawn(FK_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   server.child = child;

@@ -16,6 +16,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
+    pub rtdb_listen: Option<SocketAddr>,
+    pub rtdb_rules: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub project: Option<String>,
@@ -40,6 +42,10 @@ pub struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// The JSON database's REST port.
+    pub rtdb_listen: SocketAddr,
+    /// Rules for database namespaces that have none stored; `None`: locked.
+    pub rtdb_rules: Option<PathBuf>,
     pub data_dir: PathBuf,
     /// PostgreSQL instead of the data directory's SQLite file.
     pub database_url: Option<String>,
@@ -67,6 +73,8 @@ pub const MIN_AUDIT_RETENTION_DAYS: u32 = 15;
 /// The `FIREKEEPER_*` variables this program reads.
 const ENV_KEYS: &[&str] = &[
     "LISTEN",
+    "RTDB_LISTEN",
+    "RTDB_RULES",
     "DATA_DIR",
     "DATABASE_URL",
     "PROJECT",
@@ -129,6 +137,8 @@ impl FileConfig {
             }
             match name {
                 "LISTEN" => self.listen = Some(parse_env(name, value)?),
+                "RTDB_LISTEN" => self.rtdb_listen = Some(parse_env(name, value)?),
+                "RTDB_RULES" => self.rtdb_rules = Some(PathBuf::from(value)),
                 "DATA_DIR" => self.data_dir = Some(PathBuf::from(value)),
                 "DATABASE_URL" => self.database_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "PROJECT" => self.project = Some(value.clone()),
@@ -168,6 +178,10 @@ impl FileConfig {
             listen: self
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9099))),
+            rtdb_listen: self
+                .rtdb_listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
+            rtdb_rules: self.rtdb_rules,
             data_dir: self
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from("firekeeper-data")),

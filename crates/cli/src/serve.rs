@@ -18,6 +18,14 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:9099]; port 0 picks a free one.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
+    /// Address of the JSON database's REST port [default: 127.0.0.1:9000]; port 0 picks a
+    /// free one.
+    #[arg(long, value_name = "ADDR:PORT")]
+    rtdb_listen: Option<SocketAddr>,
+    /// Database rules for namespaces that have none stored (a `database.rules.json`)
+    /// [default: the data directory's database.rules.json if present, else locked].
+    #[arg(long, value_name = "FILE")]
+    rtdb_rules: Option<std::path::PathBuf>,
     /// Behave as the Firebase Auth Emulator: unsigned tokens, any API key, `Bearer owner`.
     #[arg(long)]
     emulator: bool,
@@ -30,6 +38,12 @@ impl ServeArgs {
     pub fn apply(&self, file: &mut FileConfig) {
         if let Some(l) = self.listen {
             file.listen = Some(l);
+        }
+        if let Some(l) = self.rtdb_listen {
+            file.rtdb_listen = Some(l);
+        }
+        if let Some(r) = &self.rtdb_rules {
+            file.rtdb_rules = Some(r.clone());
         }
         if self.emulator {
             file.emulator = Some(true);
@@ -64,6 +78,24 @@ pub fn auth_config(settings: &Settings) -> AuthConfig {
     cfg
 }
 
+/// The rules a namespace starts with: the configured file, else the data directory's
+/// `database.rules.json`, else locked. Checked now, so a bad file stops the start.
+fn default_rtdb_rules(settings: &Settings) -> Result<String> {
+    let in_data_dir = settings.data_dir.join("database.rules.json");
+    let file = match &settings.rtdb_rules {
+        Some(f) => Some(f.clone()),
+        None => in_data_dir.exists().then_some(in_data_dir),
+    };
+    let Some(file) = file else {
+        return Ok(firekeeper_rtdb::LOCKED_RULES.to_owned());
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read database rules {}", file.display()))?;
+    firekeeper_rules::Ruleset::parse(&text)
+        .map_err(|e| anyhow::anyhow!("database rules {}: {e}", file.display()))?;
+    Ok(text)
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -84,6 +116,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(settings: Settings) -> Result<()> {
+    let rtdb_rules = default_rtdb_rules(&settings)?;
     let dd = datadir::open(&settings).await?;
     let cfg = auth_config(&settings);
     let mode = cfg.mode;
@@ -111,10 +144,15 @@ pub async fn run(settings: Settings) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let rtdb_listener = TcpListener::bind(settings.rtdb_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (rtdb_listen)", settings.rtdb_listen))?;
+    let rtdb_addr = rtdb_listener.local_addr()?;
     let mode_name = match mode {
         Mode::Production => "production",
         Mode::Emulator => "emulator",
     };
+    tracing::info!("database REST on http://{rtdb_addr} (namespace from ?ns=)");
     tracing::info!(
         "firekeeper listening on http://{addr} (mode: {mode_name}, project: {}, data: {})",
         settings.project,
@@ -149,13 +187,36 @@ pub async fn run(settings: Settings) -> Result<()> {
             }
         })
     };
+    let rtdb = Arc::new(firekeeper_rtdb::http::Rtdb {
+        db: firekeeper_rtdb::Database::new(dd.store.clone(), Arc::new(SystemClock), rtdb_rules),
+        auth: auth.clone(),
+        default_namespace: format!("{}-default-rtdb", settings.project),
+    });
     let state = AppState {
         auth,
         max_body_bytes: settings.max_body_bytes,
         public_url: settings.public_url.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
     };
-    firekeeper_server::serve(listener, state, shutdown_signal()).await?;
+    // One signal stops both ports; each lets its requests in flight finish.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let rtdb_stopped = until_stopped(stopped.clone());
+    let rtdb_server = tokio::spawn(async move {
+        axum::serve(rtdb_listener, firekeeper_rtdb::http::router(rtdb))
+            .with_graceful_shutdown(rtdb_stopped)
+            .await
+    });
+    firekeeper_server::serve(listener, state, until_stopped(stopped)).await?;
+    if let Ok(Err(e)) = rtdb_server.await {
+        tracing::warn!(error = %e, "the database port stopped with an error");
+    }
     ticker.abort();
     pruner.abort();
     if let Some(w) = watcher {

@@ -91,6 +91,15 @@ pub struct ServiceAccount {
     pub created_at: i64,
 }
 
+/// One subtree replaced in a Realtime Database namespace: the rows at `path` and below it,
+/// and leaf rows at its ancestors, make way for `rows` (path, JSON text). Paths are keys
+/// joined by `/`; the root is `""`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtdbWrite {
+    pub path: String,
+    pub rows: Vec<(String, String)>,
+}
+
 /// A change made through the database, possibly by another instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -100,6 +109,8 @@ pub enum Change {
     Settings(String),
     /// Signing keys changed.
     Keys,
+    /// A Realtime Database namespace's data or rules changed.
+    Rtdb(String),
     /// The change feed was interrupted: anything may have changed meanwhile.
     Resync,
 }
@@ -265,6 +276,14 @@ pub trait Store: Send + Sync + 'static {
         retired_at: Option<i64>,
     ) -> StoreResult<()>;
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+
+    // Realtime Database.
+    /// Every row of a namespace, in path order.
+    async fn rtdb_nodes(&self, ns: &str) -> StoreResult<Vec<(String, String)>>;
+    /// Applies `writes` in order, in one transaction.
+    async fn rtdb_write(&self, ns: &str, writes: &[RtdbWrite]) -> StoreResult<()>;
+    async fn rtdb_rules(&self, ns: &str) -> StoreResult<Option<String>>;
+    async fn put_rtdb_rules(&self, ns: &str, source: &str) -> StoreResult<()>;
 
     // Credentials.
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;

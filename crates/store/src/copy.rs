@@ -25,6 +25,8 @@ const TABLES: &[&str] = &[
     "admin_tokens",
     "service_accounts",
     "project_configs",
+    "rtdb_nodes",
+    "rtdb_rules",
     "events",
 ];
 

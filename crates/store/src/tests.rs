@@ -91,6 +91,7 @@ on_both_backends!(
     keys_and_settings_round_trip,
     concurrent_sign_ins_refreshes_and_revocations_commit,
     racing_instances_queue_one_signing_key,
+    rtdb_writes_replace_subtrees,
 );
 
 fn acc(id: &str, email: Option<&str>) -> Account {
@@ -348,6 +349,69 @@ async fn keys_and_settings_round_trip(s: &dyn Store) {
     s.put_project_config("p", &json!({"a": 2})).await.unwrap();
     assert_eq!(s.project_config("p").await.unwrap(), Some(json!({"a": 2})));
     assert_eq!(s.project_config("q").await.unwrap(), None);
+}
+
+/// A write replaces the subtree at its path (a prefix like "a/bc" is another subtree) and
+/// any leaf at an ancestor; a batch is applied in order; namespaces are apart.
+async fn rtdb_writes_replace_subtrees(s: &dyn Store) {
+    use firekeeper_core::store::RtdbWrite;
+    let w = |path: &str, rows: &[(&str, &str)]| RtdbWrite {
+        path: path.into(),
+        rows: rows
+            .iter()
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .collect(),
+    };
+    let rows = |v: Vec<(String, String)>| -> Vec<String> {
+        v.into_iter().map(|(p, v)| format!("{p}={v}")).collect()
+    };
+    s.rtdb_write(
+        "db",
+        &[w(
+            "",
+            &[
+                ("a/b/x", "1"),
+                ("a/b/y", "2"),
+                ("a/bc", "3"),
+                ("z", "\"s\""),
+            ],
+        )],
+    )
+    .await
+    .unwrap();
+    s.rtdb_write("other", &[w("a", &[("a", "9")])])
+        .await
+        .unwrap();
+    s.rtdb_write(
+        "db",
+        &[
+            w("a/b", &[("a/b/n", "4")]),
+            w("z/deeper", &[("z/deeper", "5")]),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(s.rtdb_nodes("db").await.unwrap()),
+        ["a/b/n=4", "a/bc=3", "z/deeper=5"]
+    );
+    // A primitive root replaces everything; deleting the root empties the namespace.
+    s.rtdb_write("db", &[w("", &[("", "7")])]).await.unwrap();
+    assert_eq!(rows(s.rtdb_nodes("db").await.unwrap()), ["=7"]);
+    s.rtdb_write("db", &[w("q", &[("q", "1")])]).await.unwrap();
+    assert_eq!(rows(s.rtdb_nodes("db").await.unwrap()), ["q=1"]);
+    s.rtdb_write("db", &[w("", &[])]).await.unwrap();
+    assert!(s.rtdb_nodes("db").await.unwrap().is_empty());
+    assert_eq!(rows(s.rtdb_nodes("other").await.unwrap()), ["a=9"]);
+    assert_eq!(s.rtdb_rules("db").await.unwrap(), None);
+    s.put_rtdb_rules("db", "{\"rules\": {}}").await.unwrap();
+    s.put_rtdb_rules("db", "{\"rules\": {\".read\": true}}")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.rtdb_rules("db").await.unwrap().as_deref(),
+        Some("{\"rules\": {\".read\": true}}")
+    );
 }
 
 /// Instances whose keys fall due together each try to queue the next key: one is added,

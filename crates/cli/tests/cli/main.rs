@@ -56,6 +56,8 @@ fn start_logged(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Running, 
         .arg("serve")
         .arg("--listen")
         .arg("127.0.0.1:0")
+        .arg("--rtdb-listen")
+        .arg("127.0.0.1:0")
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -218,6 +218,8 @@ impl Auth {
                     Change::Events => (true, None, false),
                     Change::Settings(p) => (false, Some(Some(p.as_str())), false),
                     Change::Keys => (false, None, true),
+                    // The database service follows these itself.
+                    Change::Rtdb(_) => continue,
                     Change::Resync => (true, Some(None), true),
                 };
                 if feed {

@@ -54,9 +54,10 @@ fn listen(url: String, out: tokio::sync::broadcast::Sender<firekeeper_core::stor
                 Ok(Some(n)) => match n.payload() {
                     "events" => Change::Events,
                     "keys" => Change::Keys,
-                    p => match p.strip_prefix("settings:") {
-                        Some(project) => Change::Settings(project.to_owned()),
-                        None => continue,
+                    p => match (p.strip_prefix("settings:"), p.strip_prefix("rtdb:")) {
+                        (Some(project), _) => Change::Settings(project.to_owned()),
+                        (_, Some(ns)) => Change::Rtdb(ns.to_owned()),
+                        _ => continue,
                     },
                 },
                 Ok(None) => Change::Resync,
@@ -80,7 +81,10 @@ mod rows {
 crate::sql::store_macro::impl_store!(PgStore, sqlx::Postgres);
 
 /// Each entry runs once, in order; applied ones are recorded in `firekeeper_migrations`.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_2_rtdb.sql"),
+];
 /// Serialises migrations across instances (any constant the application owns).
 const MIGRATION_LOCK: i64 = 7_460_002;
 

@@ -9,8 +9,8 @@ macro_rules! impl_store {
     ($store:ident, $db:ty) => {
         use firekeeper_core::model::{Account, Event, Scope, Session};
         use firekeeper_core::store::{
-            AdminToken, ApiKey, RefreshContext, ServiceAccount, SessionState, Store, StoreError,
-            StoreResult, StoredKey,
+            AdminToken, ApiKey, RefreshContext, RtdbWrite, ServiceAccount, SessionState, Store,
+            StoreError, StoreResult, StoredKey,
         };
         use serde_json::Value;
 
@@ -1132,6 +1132,97 @@ macro_rules! impl_store {
                 .await
                 .map_err(backend)?;
                 notify(&self.writer, &format!("settings:{project}")).await
+            }
+
+            async fn rtdb_nodes(&self, ns: &str) -> StoreResult<Vec<(String, String)>> {
+                sqlx::query_as(&dialect_sql(
+                    "SELECT path, value FROM rtdb_nodes WHERE ns = ? ORDER BY path",
+                ))
+                .bind(ns)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)
+            }
+
+            async fn rtdb_write(&self, ns: &str, writes: &[RtdbWrite]) -> StoreResult<()> {
+                let mut tx = self.writer.begin().await.map_err(backend)?;
+                for w in writes {
+                    // A leaf at an ancestor gives way to the new subtree.
+                    let mut ancestor = String::new();
+                    let mut ancestors = vec![String::new()];
+                    for key in w.path.split('/').filter(|k| !k.is_empty()) {
+                        if !ancestor.is_empty() {
+                            ancestor.push('/');
+                        }
+                        ancestor.push_str(key);
+                        ancestors.push(ancestor.clone());
+                    }
+                    ancestors.pop();
+                    for a in &ancestors {
+                        sqlx::query(&dialect_sql("DELETE FROM rtdb_nodes WHERE ns = ? AND path = ?"))
+                            .bind(ns)
+                            .bind(a)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                    if w.path.is_empty() {
+                        sqlx::query(&dialect_sql("DELETE FROM rtdb_nodes WHERE ns = ?"))
+                            .bind(ns)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    } else {
+                        // The subtree: the path itself and every path under "<path>/"
+                        // ('0' is the byte after '/').
+                        sqlx::query(&dialect_sql(
+                            "DELETE FROM rtdb_nodes WHERE ns = ? AND \
+                             (path = ? OR (path >= ? AND path < ?))",
+                        ))
+                        .bind(ns)
+                        .bind(&w.path)
+                        .bind(format!("{}/", w.path))
+                        .bind(format!("{}0", w.path))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    }
+                    for chunk in w.rows.chunks(MAX_BATCH) {
+                        let values = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+                        let sql = format!("INSERT INTO rtdb_nodes (ns, path, value) VALUES {values}");
+                        let sql = dialect_sql(&sql);
+                        let mut q = sqlx::query(&sql);
+                        for (path, value) in chunk {
+                            q = q.bind(ns).bind(path).bind(value);
+                        }
+                        q.execute(&mut *tx).await.map_err(backend)?;
+                    }
+                }
+                notify(&mut *tx, &format!("rtdb:{ns}")).await?;
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn rtdb_rules(&self, ns: &str) -> StoreResult<Option<String>> {
+                let row: Option<(String,)> =
+                    sqlx::query_as(&dialect_sql("SELECT source FROM rtdb_rules WHERE ns = ?"))
+                        .bind(ns)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(backend)?;
+                Ok(row.map(|(s,)| s))
+            }
+
+            async fn put_rtdb_rules(&self, ns: &str, source: &str) -> StoreResult<()> {
+                sqlx::query(&dialect_sql(
+                    "INSERT INTO rtdb_rules (ns, source) VALUES (?, ?) \
+                     ON CONFLICT (ns) DO UPDATE SET source = excluded.source",
+                ))
+                .bind(ns)
+                .bind(source)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+                notify(&self.writer, &format!("rtdb:{ns}")).await
             }
         }
 

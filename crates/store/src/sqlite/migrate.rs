@@ -6,7 +6,10 @@ use sqlx::{Executor, SqlitePool};
 use super::backend;
 use firekeeper_core::store::StoreError;
 
-pub(super) const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_2_rtdb.sql"),
+];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await.map_err(backend)?;

@@ -1,0 +1,455 @@
+//! The database service: per-namespace trees kept in memory and written through to the
+//! store, rules checked on every read and write, writes of one namespace one at a time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use firekeeper_core::store::{RtdbWrite, Store};
+use firekeeper_core::Clock;
+use firekeeper_rules::{tree, Context, Ruleset};
+use serde_json::{Map, Value};
+
+use crate::error::{DbError, DbResult};
+use crate::push_id::PushIds;
+use crate::query::ReadQuery;
+use crate::{etag, path, value};
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Caller {
+    /// Admin credentials: no rules apply.
+    Admin,
+    /// Rules apply with this `auth` (null when signed out).
+    User(Value),
+}
+
+/// A namespace as it is now.
+struct State {
+    root: Value,
+    rules: Arc<Ruleset>,
+    rules_source: String,
+}
+
+struct Namespace {
+    name: String,
+    state: RwLock<Arc<State>>,
+    /// Writes of one namespace are applied one at a time.
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl Namespace {
+    fn current(&self) -> Arc<State> {
+        match self.state.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, next: State) {
+        let mut g = match self.state.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *g = Arc::new(next);
+    }
+}
+
+/// A failed `if-match`: the current value and its ETag, which the client retries with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    pub current: Value,
+    pub etag: String,
+}
+
+/// A write's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Written {
+    /// The value as stored (server values resolved), plain form.
+    Done(Value),
+    Mismatch(Mismatch),
+}
+
+pub struct Database {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// The rules of a namespace that has none stored.
+    default_rules: String,
+    namespaces: Mutex<HashMap<String, Arc<Namespace>>>,
+    push_ids: Mutex<PushIds>,
+}
+
+/// Rules until a namespace is given its own: nobody but an admin reads or writes.
+pub const LOCKED_RULES: &str = "{\"rules\": {\".read\": false, \".write\": false}}";
+
+impl Database {
+    /// `default_rules` must load (check it with [`Ruleset::parse`] first).
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, default_rules: String) -> Self {
+        Self {
+            store,
+            clock,
+            default_rules,
+            namespaces: Mutex::new(HashMap::new()),
+            push_ids: Mutex::new(PushIds::default()),
+        }
+    }
+
+    async fn namespace(&self, ns: &str) -> DbResult<Arc<Namespace>> {
+        if let Some(n) = self.cached(ns) {
+            return Ok(n);
+        }
+        let rows = self.store.rtdb_nodes(ns).await.map_err(store_error)?;
+        let mut root = Value::Null;
+        for (p, text) in rows {
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| DbError::internal(format!("stored node {p}: {e}")))?;
+            insert(&mut root, p.split('/').filter(|k| !k.is_empty()), v);
+        }
+        let source = self
+            .store
+            .rtdb_rules(ns)
+            .await
+            .map_err(store_error)?
+            .unwrap_or_else(|| self.default_rules.clone());
+        let rules = Ruleset::parse(&source)
+            .map_err(|e| DbError::internal(format!("stored rules of {ns}: {e}")))?;
+        let loaded = Arc::new(Namespace {
+            name: ns.to_owned(),
+            state: RwLock::new(Arc::new(State {
+                root,
+                rules: Arc::new(rules),
+                rules_source: source,
+            })),
+            writing: tokio::sync::Mutex::new(()),
+        });
+        let mut map = match self.namespaces.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Another request may have loaded it meanwhile: keep the first.
+        Ok(map.entry(ns.to_owned()).or_insert(loaded).clone())
+    }
+
+    fn cached(&self, ns: &str) -> Option<Arc<Namespace>> {
+        let map = match self.namespaces.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(ns).cloned()
+    }
+
+    /// Forgets a namespace, so the next request reads it again (another instance wrote).
+    pub fn forget(&self, ns: &str) {
+        let mut map = match self.namespaces.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.remove(ns);
+    }
+
+    fn context<'a>(&self, auth: &'a Value) -> Context<'a> {
+        Context {
+            auth,
+            now_ms: self.clock.now_ms(),
+        }
+    }
+
+    /// Reads `at` (stored form, with priorities) and its ETag, after the rules allow it.
+    pub async fn get(
+        &self,
+        ns: &str,
+        at: &[String],
+        query: Option<&ReadQuery>,
+        caller: &Caller,
+    ) -> DbResult<(Value, String)> {
+        let n = self.namespace(ns).await?;
+        let state = n.current();
+        if let Caller::User(auth) = caller {
+            let rules_query = query.map(ReadQuery::for_rules).unwrap_or_default();
+            let decision = state
+                .rules
+                .read(&state.root, at, &rules_query, &self.context(auth));
+            if !decision.allowed {
+                return Err(DbError::permission_denied());
+            }
+        }
+        if let Some(index) = query.and_then(ReadQuery::needed_index) {
+            if !state.rules.index_on(at).contains(&index) {
+                return Err(DbError::bad_request(format!(
+                    "Index not defined, add \".indexOn\": \"{index}\", for path \"{}\", to the rules",
+                    path::display(at)
+                )));
+            }
+        }
+        let node = tree::get(&state.root, at);
+        let tag = etag::of(node);
+        let out = match query {
+            Some(q) => q.apply(node),
+            None => node.cloned().unwrap_or(Value::Null),
+        };
+        Ok((out, tag))
+    }
+
+    /// Sets `at` to `value` (null deletes). With `if_match`, only when the node's ETag is
+    /// still that.
+    pub async fn set(
+        &self,
+        ns: &str,
+        at: &[String],
+        value: Value,
+        caller: &Caller,
+        if_match: Option<&str>,
+    ) -> DbResult<Written> {
+        let n = self.namespace(ns).await?;
+        let _one_writer = n.writing.lock().await;
+        let state = n.current();
+        let node = tree::get(&state.root, at);
+        if let Some(expected) = if_match {
+            let tag = etag::of(node);
+            if tag != expected {
+                return Ok(Written::Mismatch(Mismatch {
+                    current: node.cloned().unwrap_or(Value::Null),
+                    etag: tag,
+                }));
+            }
+        }
+        let now = self.clock.now_ms();
+        let prepared = value::prepare(at, value, now, &|p: &[String]| {
+            tree::get(&state.root, p).cloned()
+        })?;
+        self.commit(
+            &n,
+            &state,
+            vec![(at.to_vec(), prepared.clone())],
+            caller,
+            now,
+        )
+        .await?;
+        Ok(Written::Done(prepared))
+    }
+
+    /// A multi-path update relative to `at` (spec §3.4). Returns the resolved values.
+    pub async fn update(
+        &self,
+        ns: &str,
+        at: &[String],
+        changes: Map<String, Value>,
+        caller: &Caller,
+    ) -> DbResult<Value> {
+        let mut targets: Vec<(Vec<String>, Value)> = Vec::new();
+        for (rel, v) in changes {
+            let mut full = at.to_vec();
+            let keys = path::parse(&rel)?;
+            if keys.is_empty() {
+                return Err(DbError::bad_request(
+                    "Invalid update: a key may not be empty",
+                ));
+            }
+            full.extend(keys);
+            path::check_depth(&full, 0)?;
+            targets.push((full, v));
+        }
+        for (i, (a, _)) in targets.iter().enumerate() {
+            for (b, _) in &targets[i + 1..] {
+                if a.starts_with(b) || b.starts_with(a) {
+                    return Err(DbError::bad_request(format!(
+                        "Invalid update: {} is an ancestor of another path in the same update",
+                        path::display(if a.len() < b.len() { a } else { b })
+                    )));
+                }
+            }
+        }
+        let n = self.namespace(ns).await?;
+        let _one_writer = n.writing.lock().await;
+        let state = n.current();
+        let now = self.clock.now_ms();
+        let mut prepared = Vec::new();
+        let mut echo = Map::new();
+        for (full, v) in targets {
+            let p = value::prepare(&full, v, now, &|p: &[String]| {
+                tree::get(&state.root, p).cloned()
+            })?;
+            echo.insert(full[at.len()..].join("/"), plain(&p));
+            prepared.push((full, p));
+        }
+        if prepared.is_empty() {
+            return Ok(Value::Object(echo));
+        }
+        self.commit(&n, &state, prepared, caller, now).await?;
+        Ok(Value::Object(echo))
+    }
+
+    /// Adds `value` under a new push id below `at`; returns the id.
+    pub async fn push(
+        &self,
+        ns: &str,
+        at: &[String],
+        value: Value,
+        caller: &Caller,
+    ) -> DbResult<String> {
+        let id = {
+            let mut ids = match self.push_ids.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            ids.next(self.clock.now_ms(), random_symbols)
+        };
+        let mut full = at.to_vec();
+        full.push(id.clone());
+        path::check_depth(&full, 0)?;
+        self.set(ns, &full, value, caller, None).await?;
+        Ok(id)
+    }
+
+    /// Checks the rules, stores the writes, then makes them visible.
+    async fn commit(
+        &self,
+        n: &Namespace,
+        state: &State,
+        writes: Vec<(Vec<String>, Value)>,
+        caller: &Caller,
+        now: i64,
+    ) -> DbResult<()> {
+        let mut root = state.root.clone();
+        for (p, v) in &writes {
+            tree::set(&mut root, p, v.clone());
+        }
+        if let Caller::User(auth) = caller {
+            let paths: Vec<Vec<String>> = writes.iter().map(|(p, _)| p.clone()).collect();
+            let ctx = Context { auth, now_ms: now };
+            if !state.rules.write(&state.root, &root, &paths, &ctx).allowed {
+                return Err(DbError::permission_denied());
+            }
+        }
+        let rows: Vec<RtdbWrite> = writes
+            .iter()
+            .map(|(p, v)| {
+                let mut rows = Vec::new();
+                flatten(v, &mut p.clone(), &mut rows);
+                RtdbWrite {
+                    path: p.join("/"),
+                    rows,
+                }
+            })
+            .collect();
+        self.store
+            .rtdb_write(&n.name, &rows)
+            .await
+            .map_err(store_error)?;
+        n.replace(State {
+            root,
+            rules: state.rules.clone(),
+            rules_source: state.rules_source.clone(),
+        });
+        Ok(())
+    }
+
+    /// The namespace's rules source.
+    pub async fn rules(&self, ns: &str) -> DbResult<String> {
+        Ok(self.namespace(ns).await?.current().rules_source.clone())
+    }
+
+    /// Replaces the namespace's rules; refused, with line and column, unless they load.
+    pub async fn set_rules(&self, ns: &str, source: &str) -> DbResult<()> {
+        let rules = Ruleset::parse(source)
+            .map_err(|e| DbError::bad_request(format!("Error saving rules - {e}")))?;
+        let n = self.namespace(ns).await?;
+        let _one_writer = n.writing.lock().await;
+        self.store
+            .put_rtdb_rules(ns, source)
+            .await
+            .map_err(store_error)?;
+        let state = n.current();
+        n.replace(State {
+            root: state.root.clone(),
+            rules: Arc::new(rules),
+            rules_source: source.to_owned(),
+        });
+        Ok(())
+    }
+}
+
+fn store_error(e: firekeeper_core::store::StoreError) -> DbError {
+    DbError::internal(format!("storage: {e:?}"))
+}
+
+fn random_symbols() -> [u8; 12] {
+    let mut bytes = [0u8; 12];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        // The system RNG failing is not worth refusing a write over: the time part and
+        // the per-millisecond counter still keep ids unique within this process.
+        bytes = [0; 12];
+    }
+    bytes.map(|b| b % 64)
+}
+
+/// Puts a stored row back into a tree being loaded (no pruning: an object's priority row
+/// may come before its children).
+fn insert<'a>(root: &mut Value, mut keys: impl Iterator<Item = &'a str>, v: Value) {
+    match keys.next() {
+        None => *root = v,
+        Some(k) => {
+            if !root.is_object() {
+                *root = Value::Object(Map::new());
+            }
+            if let Value::Object(map) = root {
+                let child = map.entry(k.to_owned()).or_insert(Value::Null);
+                insert(child, keys, v);
+            }
+        }
+    }
+}
+
+/// A stored-form value as rows: leaves (with their priority) and objects' priorities.
+fn flatten(v: &Value, at: &mut Vec<String>, rows: &mut Vec<(String, String)>) {
+    match v {
+        Value::Null => {}
+        Value::Object(map) if !map.contains_key(".value") => {
+            for (k, child) in map {
+                at.push(k.clone());
+                flatten(child, at, rows);
+                at.pop();
+            }
+        }
+        leaf => rows.push((at.join("/"), leaf.to_string())),
+    }
+}
+
+/// The plain JSON of a stored value: priorities dropped, `{".value": v}` as `v`, objects
+/// keyed 0..n that fill at least half of their range as arrays (as the SDKs return them).
+pub fn plain(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            if let Some(inner) = map.get(".value") {
+                return inner.clone();
+            }
+            let children: Vec<(&String, &Value)> =
+                map.iter().filter(|(k, _)| !k.starts_with('.')).collect();
+            let indices: Option<Vec<usize>> = children
+                .iter()
+                .map(|(k, _)| {
+                    (k.as_str() == "0"
+                        || (!k.starts_with('0') && k.bytes().all(|b| b.is_ascii_digit())))
+                    .then(|| k.parse::<usize>().ok())
+                    .flatten()
+                })
+                .collect();
+            if let Some(idx) = indices {
+                let max = idx.iter().copied().max().unwrap_or(0);
+                if !idx.is_empty() && max < 2 * idx.len() {
+                    let mut items = vec![Value::Null; max + 1];
+                    for ((_, child), i) in children.iter().zip(idx) {
+                        items[i] = plain(child);
+                    }
+                    return Value::Array(items);
+                }
+            }
+            Value::Object(
+                children
+                    .into_iter()
+                    .map(|(k, child)| (k.clone(), plain(child)))
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
+}

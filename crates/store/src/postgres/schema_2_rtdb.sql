@@ -1,0 +1,13 @@
+-- The Realtime Database: each namespace's leaves by path ("a/b/c", "" for a primitive
+-- root; an object's priority under "<path>/.priority"), and its rules.
+CREATE TABLE rtdb_nodes (
+    ns    TEXT NOT NULL,
+    path  TEXT COLLATE "C" NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (ns, path)
+);
+
+CREATE TABLE rtdb_rules (
+    ns     TEXT PRIMARY KEY,
+    source TEXT NOT NULL
+);
