@@ -110,7 +110,9 @@ fi
 "$FK_BIN" serve --listen "127.0.0.1:$EMU_PORT" --rtdb-listen "127.0.0.1:$EMU_DB_PORT" \
   --data-dir "$EMU_DIR" --project "$FK_PROJECT" --emulator >"$EMU_LOG" 2>&1 &
 EMU_PID=$!
-"$FK_BIN" serve --listen "127.0.0.1:$PROD_PORT" --rtdb-listen "127.0.0.1:$PROD_DB_PORT" \
+# The default-mode server also runs the database's revocation bridge.
+FIREKEEPER_RTDB_REVOCATION_PATH='metadata/$uid/revokeTime' \
+  "$FK_BIN" serve --listen "127.0.0.1:$PROD_PORT" --rtdb-listen "127.0.0.1:$PROD_DB_PORT" \
   --data-dir "$PROD_DIR" --project "$FK_PROJECT" >"$PROD_LOG" 2>&1 &
 PROD_PID=$!
 

@@ -173,3 +173,35 @@ def test_bad_input_is_refused_and_changes_nothing(app, ns):
     res = requests.put(f"{base}/.settings/rules.json", params={"ns": ns}, headers=owner,
                        data='{"rules": {\n  ".read": "auth.uid ==="\n}}', timeout=fk.TIMEOUT)
     assert res.status_code == 400 and "line 2" in res.json()["error"], res.text
+
+
+def test_listen_streams_the_value_then_each_change(app):
+    import threading
+    import time
+
+    ref = db.reference("live", app=app)
+    ref.set({"a": 1})
+    seen = []
+    arrived = threading.Event()
+
+    def on_event(event):
+        seen.append((event.event_type, event.path, event.data))
+        arrived.set()
+
+    registration = ref.listen(on_event)
+    try:
+        deadline = time.time() + 5
+        while len(seen) < 1 and time.time() < deadline:
+            arrived.wait(0.05)
+        assert seen[0] == ("put", "/", {"a": 1})
+        ref.child("b").set({"c": True})
+        ref.update({"a": 2})
+        ref.child("b").delete()
+        while len(seen) < 4 and time.time() < deadline:
+            arrived.wait(0.05)
+        assert seen[1:4] == [("put", "/b", {"c": True}), ("put", "/a", 2), ("put", "/b", None)], seen
+    finally:
+        # close() waits for the listener thread, which wakes only when data arrives:
+        # a write shortly after lets it end without waiting for the 30 s keep-alive.
+        threading.Timer(0.2, lambda: ref.child("wake").set(True)).start()
+        registration.close()

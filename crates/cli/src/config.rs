@@ -18,6 +18,7 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub rtdb_listen: Option<SocketAddr>,
     pub rtdb_rules: Option<PathBuf>,
+    pub rtdb_revocation_path: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub project: Option<String>,
@@ -46,6 +47,8 @@ pub struct Settings {
     pub rtdb_listen: SocketAddr,
     /// Rules for database namespaces that have none stored; `None`: locked.
     pub rtdb_rules: Option<PathBuf>,
+    /// Where revoked users' revocation times are written (`$uid` stands for the user).
+    pub rtdb_revocation_path: Option<String>,
     pub data_dir: PathBuf,
     /// PostgreSQL instead of the data directory's SQLite file.
     pub database_url: Option<String>,
@@ -75,6 +78,7 @@ const ENV_KEYS: &[&str] = &[
     "LISTEN",
     "RTDB_LISTEN",
     "RTDB_RULES",
+    "RTDB_REVOCATION_PATH",
     "DATA_DIR",
     "DATABASE_URL",
     "PROJECT",
@@ -139,6 +143,9 @@ impl FileConfig {
                 "LISTEN" => self.listen = Some(parse_env(name, value)?),
                 "RTDB_LISTEN" => self.rtdb_listen = Some(parse_env(name, value)?),
                 "RTDB_RULES" => self.rtdb_rules = Some(PathBuf::from(value)),
+                "RTDB_REVOCATION_PATH" => {
+                    self.rtdb_revocation_path = Some(value.clone()).filter(|v| !v.is_empty())
+                }
                 "DATA_DIR" => self.data_dir = Some(PathBuf::from(value)),
                 "DATABASE_URL" => self.database_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "PROJECT" => self.project = Some(value.clone()),
@@ -182,6 +189,7 @@ impl FileConfig {
                 .rtdb_listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
             rtdb_rules: self.rtdb_rules,
+            rtdb_revocation_path: self.rtdb_revocation_path,
             data_dir: self
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from("firekeeper-data")),
@@ -218,6 +226,12 @@ impl FileConfig {
         if let Some(url) = &s.database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 bail!("database_url must be a postgres:// URL (SQLite is the data directory's)");
+            }
+        }
+        if let Some(p) = &s.rtdb_revocation_path {
+            if !p.contains("$uid") || firekeeper_rtdb::path::parse(&p.replace("$uid", "u")).is_err()
+            {
+                bail!("rtdb_revocation_path must be a database path containing $uid, e.g. metadata/$uid/revokeTime");
             }
         }
         if s.project.is_empty() {

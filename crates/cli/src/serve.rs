@@ -187,11 +187,22 @@ pub async fn run(settings: Settings) -> Result<()> {
             }
         })
     };
-    let rtdb = Arc::new(firekeeper_rtdb::http::Rtdb {
-        db: firekeeper_rtdb::Database::new(dd.store.clone(), Arc::new(SystemClock), rtdb_rules),
-        auth: auth.clone(),
-        default_namespace: format!("{}-default-rtdb", settings.project),
-    });
+    let rtdb = Arc::new(firekeeper_rtdb::http::Rtdb::new(
+        firekeeper_rtdb::Database::new(dd.store.clone(), Arc::new(SystemClock), rtdb_rules),
+        auth.clone(),
+        format!("{}-default-rtdb", settings.project),
+        settings.rtdb_revocation_path.clone(),
+    ));
+    // Other instances' database writes (PostgreSQL) are read again here.
+    let rtdb_changes = dd
+        .store
+        .changes()
+        .map(|rx| tokio::spawn(firekeeper_rtdb::revocation::follow_store(rtdb.clone(), rx)));
+    // Revocations end the revoked user's database streams at once and feed the bridge.
+    let revocations = tokio::spawn(firekeeper_rtdb::revocation::follow(
+        rtdb.clone(),
+        settings.project.clone(),
+    ));
     let state = AppState {
         auth,
         max_body_bytes: settings.max_body_bytes,
@@ -219,6 +230,10 @@ pub async fn run(settings: Settings) -> Result<()> {
     }
     ticker.abort();
     pruner.abort();
+    revocations.abort();
+    if let Some(c) = rtdb_changes {
+        c.abort();
+    }
     if let Some(w) = watcher {
         w.abort();
     }

@@ -91,9 +91,9 @@ pub struct ServiceAccount {
     pub created_at: i64,
 }
 
-/// One subtree replaced in a Realtime Database namespace: the rows at `path` and below it,
-/// and leaf rows at its ancestors, make way for `rows` (path, JSON text). Paths are keys
-/// joined by `/`; the root is `""`.
+/// One subtree replaced in a Realtime Database namespace: the rows at `path` and below it
+/// make way for `rows` (path, JSON text), and when there are rows, so do leaf rows at its
+/// ancestors. Paths are keys joined by `/`; the root is `""`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtdbWrite {
     pub path: String,

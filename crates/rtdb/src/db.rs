@@ -24,17 +24,29 @@ pub enum Caller {
 }
 
 /// A namespace as it is now.
-struct State {
+pub struct State {
     root: Value,
     rules: Arc<Ruleset>,
     rules_source: String,
 }
+
+/// A committed change, as listeners hear of it: the namespace after it, and the paths it
+/// wrote (none for a change of rules).
+pub struct Commit {
+    state: Arc<State>,
+    paths: Vec<Vec<String>>,
+}
+
+/// How many commits a listener may fall behind before it is sent the whole value again;
+/// a slow listener never holds up a writer.
+const LISTENER_BACKLOG: usize = 256;
 
 struct Namespace {
     name: String,
     state: RwLock<Arc<State>>,
     /// Writes of one namespace are applied one at a time.
     writing: tokio::sync::Mutex<()>,
+    commits: tokio::sync::broadcast::Sender<Arc<Commit>>,
 }
 
 impl Namespace {
@@ -45,12 +57,18 @@ impl Namespace {
         }
     }
 
-    fn replace(&self, next: State) {
-        let mut g = match self.state.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *g = Arc::new(next);
+    /// Makes `next` current and tells the listeners.
+    fn replace(&self, next: State, paths: Vec<Vec<String>>) {
+        let next = Arc::new(next);
+        {
+            let mut g = match self.state.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *g = next.clone();
+        }
+        // No listener is not an error.
+        let _ = self.commits.send(Arc::new(Commit { state: next, paths }));
     }
 }
 
@@ -97,6 +115,23 @@ impl Database {
         if let Some(n) = self.cached(ns) {
             return Ok(n);
         }
+        let state = self.load(ns).await?;
+        let loaded = Arc::new(Namespace {
+            name: ns.to_owned(),
+            state: RwLock::new(Arc::new(state)),
+            writing: tokio::sync::Mutex::new(()),
+            commits: tokio::sync::broadcast::channel(LISTENER_BACKLOG).0,
+        });
+        let mut map = match self.namespaces.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Another request may have loaded it meanwhile: keep the first.
+        Ok(map.entry(ns.to_owned()).or_insert(loaded).clone())
+    }
+
+    /// A namespace's tree and rules as stored.
+    async fn load(&self, ns: &str) -> DbResult<State> {
         let rows = self.store.rtdb_nodes(ns).await.map_err(store_error)?;
         let mut root = Value::Null;
         for (p, text) in rows {
@@ -112,21 +147,34 @@ impl Database {
             .unwrap_or_else(|| self.default_rules.clone());
         let rules = Ruleset::parse(&source)
             .map_err(|e| DbError::internal(format!("stored rules of {ns}: {e}")))?;
-        let loaded = Arc::new(Namespace {
-            name: ns.to_owned(),
-            state: RwLock::new(Arc::new(State {
-                root,
-                rules: Arc::new(rules),
-                rules_source: source,
-            })),
-            writing: tokio::sync::Mutex::new(()),
-        });
-        let mut map = match self.namespaces.lock() {
+        Ok(State {
+            root,
+            rules: Arc::new(rules),
+            rules_source: source,
+        })
+    }
+
+    /// Reads a namespace again from the store, after another instance changed it, and
+    /// tells its listeners (all of it may have changed).
+    pub async fn reload(&self, ns: &str) {
+        let Some(n) = self.cached(ns) else { return };
+        let _one_writer = n.writing.lock().await;
+        match self.load(ns).await {
+            Ok(state) => n.replace(state, vec![Vec::new()]),
+            Err(e) => {
+                tracing::warn!(error = %e, %ns, "reloading a database namespace failed");
+                self.forget(ns);
+            }
+        }
+    }
+
+    /// The namespaces held in memory.
+    pub fn loaded(&self) -> Vec<String> {
+        let map = match self.namespaces.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        // Another request may have loaded it meanwhile: keep the first.
-        Ok(map.entry(ns.to_owned()).or_insert(loaded).clone())
+        map.keys().cloned().collect()
     }
 
     fn cached(&self, ns: &str) -> Option<Arc<Namespace>> {
@@ -153,14 +201,14 @@ impl Database {
         }
     }
 
-    /// Reads `at` (stored form, with priorities) and its ETag, after the rules allow it.
+    /// Reads `at` (stored form, with priorities), after the rules allow it.
     pub async fn get(
         &self,
         ns: &str,
         at: &[String],
         query: Option<&ReadQuery>,
         caller: &Caller,
-    ) -> DbResult<(Value, String)> {
+    ) -> DbResult<Value> {
         let n = self.namespace(ns).await?;
         let state = n.current();
         if let Caller::User(auth) = caller {
@@ -181,12 +229,10 @@ impl Database {
             }
         }
         let node = tree::get(&state.root, at);
-        let tag = etag::of(node);
-        let out = match query {
+        Ok(match query {
             Some(q) => q.apply(node),
             None => node.cloned().unwrap_or(Value::Null),
-        };
-        Ok((out, tag))
+        })
     }
 
     /// Sets `at` to `value` (null deletes). With `if_match`, only when the node's ETag is
@@ -202,28 +248,31 @@ impl Database {
         let n = self.namespace(ns).await?;
         let _one_writer = n.writing.lock().await;
         let state = n.current();
-        let node = tree::get(&state.root, at);
+        let now = self.clock.now_ms();
+        let prepared = value::prepare(at, value, now, &|p: &[String]| {
+            tree::get(&state.root, p).cloned()
+        })?;
+        let writes = vec![(at.to_vec(), prepared.clone())];
+        let new_root = self.checked(&state, &writes, caller, now)?;
         if let Some(expected) = if_match {
+            let node = tree::get(&state.root, at);
             let tag = etag::of(node);
             if tag != expected {
+                // The current value goes back only to a caller who may read it.
+                if let Caller::User(auth) = caller {
+                    let ctx = Context { auth, now_ms: now };
+                    let read = state.rules.read(&state.root, at, &Default::default(), &ctx);
+                    if !read.allowed {
+                        return Err(DbError::permission_denied());
+                    }
+                }
                 return Ok(Written::Mismatch(Mismatch {
                     current: node.cloned().unwrap_or(Value::Null),
                     etag: tag,
                 }));
             }
         }
-        let now = self.clock.now_ms();
-        let prepared = value::prepare(at, value, now, &|p: &[String]| {
-            tree::get(&state.root, p).cloned()
-        })?;
-        self.commit(
-            &n,
-            &state,
-            vec![(at.to_vec(), prepared.clone())],
-            caller,
-            now,
-        )
-        .await?;
+        self.commit(n.clone(), &state, writes, new_root).await?;
         Ok(Written::Done(prepared))
     }
 
@@ -274,7 +323,8 @@ impl Database {
         if prepared.is_empty() {
             return Ok(Value::Object(echo));
         }
-        self.commit(&n, &state, prepared, caller, now).await?;
+        let new_root = self.checked(&state, &prepared, caller, now)?;
+        self.commit(n.clone(), &state, prepared, new_root).await?;
         Ok(Value::Object(echo))
     }
 
@@ -300,17 +350,16 @@ impl Database {
         Ok(id)
     }
 
-    /// Checks the rules, stores the writes, then makes them visible.
-    async fn commit(
+    /// The tree after `writes`, if the rules let `caller` make them.
+    fn checked(
         &self,
-        n: &Namespace,
         state: &State,
-        writes: Vec<(Vec<String>, Value)>,
+        writes: &[(Vec<String>, Value)],
         caller: &Caller,
         now: i64,
-    ) -> DbResult<()> {
+    ) -> DbResult<Value> {
         let mut root = state.root.clone();
-        for (p, v) in &writes {
+        for (p, v) in writes {
             tree::set(&mut root, p, v.clone());
         }
         if let Caller::User(auth) = caller {
@@ -320,27 +369,36 @@ impl Database {
                 return Err(DbError::permission_denied());
             }
         }
-        let rows: Vec<RtdbWrite> = writes
-            .iter()
-            .map(|(p, v)| {
-                let mut rows = Vec::new();
-                flatten(v, &mut p.clone(), &mut rows);
-                RtdbWrite {
-                    path: p.join("/"),
-                    rows,
-                }
-            })
-            .collect();
-        self.store
-            .rtdb_write(&n.name, &rows)
-            .await
-            .map_err(store_error)?;
-        n.replace(State {
+        Ok(root)
+    }
+
+    /// Stores the writes, then makes the new tree visible. Runs to the end even when the
+    /// request is dropped, so the store and the tree in memory never disagree.
+    async fn commit(
+        &self,
+        n: Arc<Namespace>,
+        state: &State,
+        writes: Vec<(Vec<String>, Value)>,
+        root: Value,
+    ) -> DbResult<()> {
+        let rows: Vec<RtdbWrite> = writes.iter().map(|(p, _)| store_rows(&root, p)).collect();
+        let paths: Vec<Vec<String>> = writes.into_iter().map(|(p, _)| p).collect();
+        let next = State {
             root,
             rules: state.rules.clone(),
             rules_source: state.rules_source.clone(),
-        });
-        Ok(())
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            store
+                .rtdb_write(&n.name, &rows)
+                .await
+                .map_err(store_error)?;
+            n.replace(next, paths);
+            Ok(())
+        })
+        .await
+        .map_err(|e| DbError::internal(format!("write task: {e}")))?
     }
 
     /// The namespace's rules source.
@@ -359,17 +417,179 @@ impl Database {
             .await
             .map_err(store_error)?;
         let state = n.current();
-        n.replace(State {
-            root: state.root.clone(),
-            rules: Arc::new(rules),
-            rules_source: source.to_owned(),
-        });
+        n.replace(
+            State {
+                root: state.root.clone(),
+                rules: Arc::new(rules),
+                rules_source: source.to_owned(),
+            },
+            Vec::new(),
+        );
         Ok(())
     }
 }
 
+/// What a listener is told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Replace the value at `path` (relative to the listened path; `/` is all of it).
+    Put { path: String, data: Value },
+    /// The rules no longer allow the read: the stream ends.
+    Cancel(String),
+}
+
+/// An open listen on one path (and query) of a namespace.
+pub struct Listener {
+    at: Vec<String>,
+    query: Option<ReadQuery>,
+    caller: Caller,
+    clock: Arc<dyn Clock>,
+    namespace: Arc<Namespace>,
+    commits: tokio::sync::broadcast::Receiver<Arc<Commit>>,
+}
+
+impl Database {
+    /// Starts listening at `at`: the listener and the first event (the whole value), or
+    /// a denial when the rules do not allow the read.
+    pub async fn listen(
+        &self,
+        ns: &str,
+        at: &[String],
+        query: Option<ReadQuery>,
+        caller: Caller,
+    ) -> DbResult<(Listener, Event)> {
+        let namespace = self.namespace(ns).await?;
+        // Subscribed before reading, so no commit falls between the two.
+        let commits = namespace.commits.subscribe();
+        let state = namespace.current();
+        let listener = Listener {
+            at: at.to_vec(),
+            query,
+            caller,
+            clock: self.clock.clone(),
+            namespace,
+            commits,
+        };
+        if !listener.allowed(&state) {
+            return Err(DbError::permission_denied());
+        }
+        if let Some(index) = listener.query.as_ref().and_then(ReadQuery::needed_index) {
+            if !state.rules.index_on(at).contains(&index) {
+                return Err(DbError::bad_request(format!(
+                    "Index not defined, add \".indexOn\": \"{index}\", for path \"{}\", to the rules",
+                    path::display(at)
+                )));
+            }
+        }
+        let first = listener.whole(&state);
+        Ok((listener, first))
+    }
+}
+
+impl Listener {
+    fn allowed(&self, state: &State) -> bool {
+        match &self.caller {
+            Caller::Admin => true,
+            Caller::User(auth) => {
+                let query = self
+                    .query
+                    .as_ref()
+                    .map(ReadQuery::for_rules)
+                    .unwrap_or_default();
+                let ctx = Context {
+                    auth,
+                    now_ms: self.clock.now_ms(),
+                };
+                state
+                    .rules
+                    .read(&state.root, &self.at, &query, &ctx)
+                    .allowed
+            }
+        }
+    }
+
+    fn whole(&self, state: &State) -> Event {
+        let node = tree::get(&state.root, &self.at);
+        let data = match &self.query {
+            Some(q) => plain(&q.apply(node)),
+            None => node.map_or(Value::Null, plain),
+        };
+        Event::Put {
+            path: "/".into(),
+            data,
+        }
+    }
+
+    /// Waits for the next commit and returns what it means for this listener (possibly
+    /// nothing). After a [`Event::Cancel`] the listener is done.
+    pub async fn next(&mut self) -> Vec<Event> {
+        use tokio::sync::broadcast::error::RecvError;
+        let commit = match self.commits.recv().await {
+            Ok(c) => c,
+            // Fell behind: start again from the whole value.
+            Err(RecvError::Lagged(_)) => {
+                let state = self.namespace.current();
+                if !self.allowed(&state) {
+                    return vec![Event::Cancel("Permission denied".into())];
+                }
+                return vec![self.whole(&state)];
+            }
+            Err(RecvError::Closed) => {
+                return vec![Event::Cancel(
+                    "The database was reloaded; listen again".into(),
+                )]
+            }
+        };
+        // Rules may read anything in the tree: every commit re-checks the read.
+        if !self.allowed(&commit.state) {
+            return vec![Event::Cancel("Permission denied".into())];
+        }
+        let mut whole = false;
+        let mut events = Vec::new();
+        for p in &commit.paths {
+            if p.starts_with(&self.at) {
+                if self.query.is_some() {
+                    whole = true;
+                } else {
+                    let node = tree::get(&commit.state.root, p);
+                    events.push(Event::Put {
+                        path: path::display(&p[self.at.len()..]),
+                        data: node.map_or(Value::Null, plain),
+                    });
+                }
+            } else if self.at.starts_with(p) {
+                whole = true;
+            }
+        }
+        if whole {
+            return vec![self.whole(&commit.state)];
+        }
+        events
+    }
+}
+
 fn store_error(e: firekeeper_core::store::StoreError) -> DbError {
-    DbError::internal(format!("storage: {e:?}"))
+    tracing::error!(error = ?e, "database storage failed");
+    DbError::internal("storage failed; nothing was written")
+}
+
+/// The rows that replace the stored subtree a write at `path` touched: taken from the
+/// tree after the write, at the highest ancestor the write emptied (so an emptied
+/// object's priority row goes too).
+fn store_rows(root: &Value, path: &[String]) -> RtdbWrite {
+    let mut top = path.len();
+    while top > 0 && tree::get(root, &path[..top - 1]).is_none() {
+        top -= 1;
+    }
+    let at = &path[..top];
+    let mut rows = Vec::new();
+    if let Some(v) = tree::get(root, at) {
+        flatten(v, &mut at.to_vec(), &mut rows);
+    }
+    RtdbWrite {
+        path: at.join("/"),
+        rows,
+    }
 }
 
 fn random_symbols() -> [u8; 12] {

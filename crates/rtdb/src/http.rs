@@ -12,9 +12,10 @@ use firekeeper_core::access::{Accepts, Access, Credentials};
 use firekeeper_core::service::{Auth, Ctx};
 use serde_json::{json, Map, Value};
 
-use crate::db::{plain, Caller, Database, Written};
+use crate::db::{plain, Caller, Database, Event, Listener, Written};
 use crate::error::{DbError, DbResult};
 use crate::query::ReadQuery;
+use crate::revocation::Revoked;
 use crate::{etag, path};
 
 /// What the REST routes need.
@@ -23,6 +24,28 @@ pub struct Rtdb {
     pub auth: Arc<Auth>,
     /// The namespace of a request without `?ns=`.
     pub default_namespace: String,
+    /// Users whose tokens changed (see [`crate::revocation`]).
+    pub revoked: tokio::sync::broadcast::Sender<Revoked>,
+    /// Where the revocation bridge writes a revoked user's time, `$uid` standing for the
+    /// user (`None`: no bridge).
+    pub revocation_path: Option<String>,
+}
+
+impl Rtdb {
+    pub fn new(
+        db: Database,
+        auth: Arc<Auth>,
+        default_namespace: String,
+        revocation_path: Option<String>,
+    ) -> Self {
+        Self {
+            db,
+            auth,
+            default_namespace,
+            revoked: tokio::sync::broadcast::channel(1024).0,
+            revocation_path,
+        }
+    }
 }
 
 pub fn router(state: Arc<Rtdb>) -> Router {
@@ -32,6 +55,28 @@ pub fn router(state: Arc<Rtdb>) -> Router {
 /// The project a namespace belongs to: `<project>-default-rtdb` or the project itself.
 pub fn project_of(ns: &str) -> &str {
     ns.strip_suffix("-default-rtdb").unwrap_or(ns)
+}
+
+/// The request's namespace: `?ns=`, else the default. Names are Firebase's: lowercase
+/// letters, digits and hyphens.
+fn namespace(rt: &Rtdb, params: &Params) -> DbResult<String> {
+    let Some(ns) = params.get("ns").filter(|n| !n.is_empty()) else {
+        return Ok(rt.default_namespace.clone());
+    };
+    let valid = ns.len() <= 63
+        && ns.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(DbError {
+            status: 404,
+            message: format!(
+                "No database named '{ns}': names are lowercase letters, digits and hyphens"
+            ),
+        });
+    }
+    Ok(ns)
 }
 
 struct Params(Vec<(String, String)>);
@@ -95,6 +140,17 @@ fn render(v: &Value, pretty: bool) -> String {
 pub const MAX_WRITE_BYTES: usize = 16 * 1024 * 1024;
 
 async fn handle(State(rt): State<Arc<Rtdb>>, request: Request<Body>) -> Response<Body> {
+    let streaming = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    if streaming && request.method() == Method::GET {
+        return match stream(rt, request.uri(), request.headers()).await {
+            Ok(res) => res,
+            Err(e) => error(e),
+        };
+    }
     let (parts, body) = request.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, MAX_WRITE_BYTES).await {
         Ok(b) => b,
@@ -136,11 +192,8 @@ async fn serve(
             message: "Not found: database paths end in .json".into(),
         });
     };
-    let ns = params
-        .get("ns")
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| rt.default_namespace.clone());
-    let caller = caller(rt, &ns, headers, &params).await?;
+    let ns = namespace(rt, &params)?;
+    let (caller, _) = caller(rt, &ns, headers, &params).await?;
     let pretty = params.get("print").as_deref() == Some("pretty");
     let silent = params.get("print").as_deref() == Some("silent");
 
@@ -184,9 +237,12 @@ async fn serve(
                     "shallow=true cannot be combined with other query parameters",
                 ));
             }
-            let (stored, tag) = rt.db.get(&ns, &at, query.as_ref(), &caller).await?;
-            if header("if-none-match") == Some(tag.as_str()) {
-                let mut res = respond(StatusCode::NOT_MODIFIED, String::new(), Some(tag));
+            let stored = rt.db.get(&ns, &at, query.as_ref(), &caller).await?;
+            // The digest costs a walk of the subtree: only when asked for.
+            let if_none_match = header("if-none-match");
+            let tag = (wants_etag || if_none_match.is_some()).then(|| etag::of(Some(&stored)));
+            if if_none_match.is_some() && if_none_match == tag.as_deref() {
+                let mut res = respond(StatusCode::NOT_MODIFIED, String::new(), tag);
                 *res.body_mut() = Body::empty();
                 return Ok(res);
             }
@@ -210,7 +266,6 @@ async fn serve(
             } else {
                 plain(&stored)
             };
-            let tag = (wants_etag || header("if-none-match").is_some()).then_some(tag);
             Ok(respond(StatusCode::OK, render(&out, pretty), tag))
         }
         Method::PUT | Method::DELETE => {
@@ -291,10 +346,36 @@ fn parse_body(body: &[u8]) -> DbResult<Value> {
     })
 }
 
+/// The ID token a request carried, for streams that must end when it stops being valid.
+struct Token {
+    raw: String,
+    uid: String,
+    /// Unix seconds.
+    exp: Option<i64>,
+}
+
+fn user_ctx(project: &str) -> Ctx {
+    Ctx {
+        access: Access {
+            project: project.to_owned(),
+            privileged: false,
+        },
+        tenant: None,
+        ip: None,
+        user_agent: None,
+        locale: None,
+    }
+}
+
 /// Admin credentials (a Bearer header or `access_token=`) bypass the rules, unless they
 /// ask to act as someone (`auth_variable_override`); `auth=` carries an ID token whose
 /// verified claims the rules see; no credential is `auth == null`.
-async fn caller(rt: &Rtdb, ns: &str, headers: &HeaderMap, params: &Params) -> DbResult<Caller> {
+async fn caller(
+    rt: &Rtdb,
+    ns: &str,
+    headers: &HeaderMap,
+    params: &Params,
+) -> DbResult<(Caller, Option<Token>)> {
     let project = project_of(ns);
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -313,34 +394,48 @@ async fn caller(rt: &Rtdb, ns: &str, headers: &HeaderMap, params: &Params) -> Db
             .await
             .map_err(|_| DbError::unauthorized("Unauthorized request."))?;
         return match params.get("auth_variable_override") {
-            None => Ok(Caller::Admin),
+            None => Ok((Caller::Admin, None)),
             Some(raw) => {
                 let auth: Value = serde_json::from_str(&raw)
                     .map_err(|_| DbError::bad_request("auth_variable_override must be JSON"))?;
-                Ok(Caller::User(auth))
+                Ok((Caller::User(auth), None))
             }
         };
     }
     let Some(token) = params.get("auth").filter(|t| !t.is_empty()) else {
-        return Ok(Caller::User(Value::Null));
+        return Ok((Caller::User(Value::Null), None));
     };
-    let ctx = Ctx {
-        access: Access {
-            project: project.to_owned(),
-            privileged: false,
-        },
-        tenant: None,
-        ip: None,
-        user_agent: None,
-        locale: None,
-    };
-    match rt.auth.verify_id_token(&ctx, Some(&token)).await {
-        Ok(verified) => Ok(Caller::User(auth_object(verified.claims))),
+    match rt
+        .auth
+        .verify_id_token(&user_ctx(project), Some(&token))
+        .await
+    {
+        Ok(verified) => {
+            let info = Token {
+                raw: token,
+                uid: verified.account.local_id.clone(),
+                exp: verified.claims.get("exp").and_then(Value::as_i64),
+            };
+            Ok((Caller::User(auth_object(verified.claims)), Some(info)))
+        }
+        // Revoked, disabled or deleted: in production Firebase such a token still verifies
+        // and the seed's rules (revokeTime) deny the read; Firekeeper knows at once and
+        // answers as those rules would.
         Err(firekeeper_core::Error::Code {
-            code: "TOKEN_EXPIRED",
+            code: "TOKEN_EXPIRED" | "USER_DISABLED" | "USER_NOT_FOUND",
             ..
-        }) => Err(DbError::unauthorized("Auth token is expired")),
-        Err(_) => Err(DbError::unauthorized("Could not parse auth token.")),
+        }) => Err(DbError::permission_denied()),
+        Err(_) => {
+            let expired = firekeeper_tokens::jws::decode_payload(&token)
+                .ok()
+                .and_then(|c| c.get("exp").and_then(Value::as_i64))
+                .is_some_and(|exp| exp * 1000 <= rt.auth.clock().now_ms());
+            Err(DbError::unauthorized(if expired {
+                "Auth token is expired"
+            } else {
+                "Could not parse auth token."
+            }))
+        }
     }
 }
 
@@ -364,4 +459,153 @@ fn auth_object(claims: Map<String, Value>) -> Value {
         })
         .map_or(Value::Null, |p| Value::String(p.to_owned()));
     json!({"uid": uid, "provider": provider, "token": Value::Object(claims)})
+}
+
+/// How often an idle stream says it is alive.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn frame(event: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+fn event_frame(e: &Event) -> Bytes {
+    match e {
+        Event::Put { path, data } => frame("put", &json!({"path": path, "data": data}).to_string()),
+        Event::Cancel(why) => frame("cancel", &Value::String(why.clone()).to_string()),
+    }
+}
+
+/// `GET` with `Accept: text/event-stream` (spec §5): the whole value first, then a `put`
+/// per change, `keep-alive` every 30 s, `cancel` when the rules stop allowing the read,
+/// and `auth_revoked` when the token expires or its user is revoked, disabled or deleted.
+async fn stream(rt: Arc<Rtdb>, uri: &Uri, headers: &HeaderMap) -> DbResult<Response<Body>> {
+    let params = Params::parse(uri.query());
+    let raw_path = percent_encoding::percent_decode_str(uri.path())
+        .decode_utf8()
+        .map_err(|_| DbError::bad_request("Invalid path: not UTF-8"))?;
+    let at = path::parse(raw_path.strip_suffix(".json").unwrap_or(&raw_path))?;
+    let ns = namespace(&rt, &params)?;
+    let (caller, token) = caller(&rt, &ns, headers, &params).await?;
+    let query = ReadQuery::from_params(|n| params.get(n))?;
+    let (listener, first) = rt.db.listen(&ns, &at, query, caller).await?;
+    let revoked = rt.revoked.subscribe();
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    keep_alive.reset();
+    let expires = token.as_ref().and_then(|t| t.exp).map(|exp| {
+        let left = (exp * 1000 - rt.auth.clock().now_ms()).max(0) as u64;
+        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(left)))
+    });
+    let state = Stream {
+        project: project_of(&ns).to_owned(),
+        rt,
+        listener,
+        queue: std::collections::VecDeque::from([event_frame(&first)]),
+        done: false,
+        keep_alive,
+        expires,
+        revoked,
+        token,
+    };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        s.next_chunk()
+            .await
+            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), s))
+    });
+    let mut res = Response::new(Body::from_stream(body));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}
+
+struct Stream {
+    rt: Arc<Rtdb>,
+    project: String,
+    listener: Listener,
+    queue: std::collections::VecDeque<Bytes>,
+    done: bool,
+    keep_alive: tokio::time::Interval,
+    expires: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    revoked: tokio::sync::broadcast::Receiver<Revoked>,
+    token: Option<Token>,
+}
+
+/// The `auth_revoked` data the Admin SDKs compare with, unquoted.
+const REVOKED: &str = "credential is no longer valid";
+
+impl Stream {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            if let Some(b) = self.queue.pop_front() {
+                return Some(b);
+            }
+            if self.done {
+                return None;
+            }
+            let Self {
+                listener,
+                keep_alive,
+                expires,
+                revoked,
+                ..
+            } = self;
+            let expiry = async {
+                match expires {
+                    Some(s) => s.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            };
+            enum Woke {
+                Events(Vec<Event>),
+                KeepAlive,
+                Expired,
+                News(Result<Revoked, RecvError>),
+            }
+            let woke = tokio::select! {
+                events = listener.next() => Woke::Events(events),
+                _ = keep_alive.tick() => Woke::KeepAlive,
+                () = expiry => Woke::Expired,
+                news = revoked.recv() => Woke::News(news),
+            };
+            match woke {
+                Woke::Events(events) => {
+                    for e in events {
+                        self.done |= matches!(e, Event::Cancel(_));
+                        self.queue.push_back(event_frame(&e));
+                    }
+                }
+                Woke::KeepAlive => self.queue.push_back(frame("keep-alive", "null")),
+                Woke::Expired => self.revoke(),
+                Woke::News(Err(RecvError::Closed)) => self.done = true,
+                Woke::News(news) => {
+                    let concerns_us = match (&news, &self.token) {
+                        (Ok(r), Some(t)) => r.project == self.project && r.uid == t.uid,
+                        (Err(_), Some(_)) => true,
+                        _ => false,
+                    };
+                    if concerns_us && !self.token_still_valid().await {
+                        self.revoke();
+                    }
+                }
+            }
+        }
+    }
+
+    fn revoke(&mut self) {
+        self.queue.push_back(frame("auth_revoked", REVOKED));
+        self.done = true;
+    }
+
+    async fn token_still_valid(&self) -> bool {
+        let Some(t) = &self.token else { return true };
+        self.rt
+            .auth
+            .verify_id_token(&user_ctx(&self.project), Some(&t.raw))
+            .await
+            .is_ok()
+    }
 }

@@ -8,8 +8,9 @@ pub mod http;
 pub mod path;
 pub mod push_id;
 pub mod query;
+pub mod revocation;
 pub mod value;
 
-pub use db::{Caller, Database, Mismatch, Written, LOCKED_RULES};
+pub use db::{Caller, Database, Event, Listener, Mismatch, Written, LOCKED_RULES};
 pub use error::{DbError, DbResult};
 pub use query::ReadQuery;

@@ -133,33 +133,39 @@ impl ReadQuery {
             return Value::Null;
         };
         let order = self.order_by.clone().unwrap_or(OrderBy::Key);
-        let mut items: Vec<(&String, &Value)> = tree::children(node).collect();
         let sort_value = |key: &str, v: &Value| -> Value {
             match &order {
                 OrderBy::Key => Value::String(key.to_owned()),
-                OrderBy::Value => tree::value_of(v).clone(),
+                OrderBy::Value => match tree::value_of(v) {
+                    // Objects all sort alike (after primitives): no need to copy them.
+                    Value::Object(_) => Value::Object(Map::new()),
+                    other => other.clone(),
+                },
                 OrderBy::Priority => tree::priority_of(v).cloned().unwrap_or(Value::Null),
-                OrderBy::Child(p) => tree::get(v, p)
-                    .map(tree::value_of)
-                    .cloned()
-                    .unwrap_or(Value::Null),
+                OrderBy::Child(p) => match tree::get(v, p).map(tree::value_of) {
+                    Some(Value::Object(_)) => Value::Object(Map::new()),
+                    other => other.cloned().unwrap_or(Value::Null),
+                },
             }
         };
+        // Each child's sort value is computed once.
+        let mut items: Vec<(Value, &String, &Value)> = tree::children(node)
+            .map(|(k, v)| (sort_value(k, v), k, v))
+            .collect();
         let cmp_values = |a: &Value, b: &Value| match order {
             OrderBy::Key => compare_keys(a.as_str().unwrap_or(""), b.as_str().unwrap_or("")),
             _ => compare_values(a, b),
         };
-        items.sort_by(|(ka, va), (kb, vb)| {
-            cmp_values(&sort_value(ka, va), &sort_value(kb, vb)).then_with(|| compare_keys(ka, kb))
+        items.sort_by(|(sa, ka, _), (sb, kb, _)| {
+            cmp_values(sa, sb).then_with(|| compare_keys(ka, kb))
         });
         let (low, high) = match &self.equal_to {
             Some(e) => (Some(e), Some(e)),
             None => (self.start_at.as_ref(), self.end_at.as_ref()),
         };
-        items.retain(|(k, v)| {
-            let s = sort_value(k, v);
-            low.is_none_or(|l| cmp_bound(&order, &s, l) != Ordering::Less)
-                && high.is_none_or(|h| cmp_bound(&order, &s, h) != Ordering::Greater)
+        items.retain(|(s, _, _)| {
+            low.is_none_or(|l| cmp_bound(&order, s, l) != Ordering::Less)
+                && high.is_none_or(|h| cmp_bound(&order, s, h) != Ordering::Greater)
         });
         if let Some(n) = self.limit_to_first {
             items.truncate(n);
@@ -173,7 +179,7 @@ impl ReadQuery {
         }
         let out: Map<String, Value> = items
             .into_iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(_, k, v)| (k.clone(), v.clone()))
             .collect();
         Value::Object(out)
     }

@@ -123,10 +123,15 @@ fn server_value(
         Value::Object(o) if o.len() == 1 && o.get("increment").is_some_and(Value::is_number) => {
             let delta = &o["increment"];
             let base = current(here).map(|v| tree::value_of(&v).clone());
-            Ok(match base.as_ref().and_then(Value::as_number) {
-                Some(n) => add(n, delta.as_number().unwrap_or(&Number::from(0))),
-                None => delta.clone(),
-            })
+            match base.as_ref().and_then(Value::as_number) {
+                Some(n) => add(n, delta.as_number().unwrap_or(&Number::from(0))).ok_or_else(|| {
+                    DbError::bad_request(format!(
+                        "Invalid data at {}: the increment overflows",
+                        path::display(here)
+                    ))
+                }),
+                None => Ok(delta.clone()),
+            }
         }
         _ => Err(DbError::bad_request(format!(
             "Invalid data at {}: unknown server value {sv}",
@@ -135,15 +140,16 @@ fn server_value(
     }
 }
 
-/// Integers stay integers while they fit; otherwise the sum is a double.
-fn add(a: &Number, b: &Number) -> Value {
+/// Integers stay integers while they fit; otherwise the sum is a double. `None` when even
+/// a double cannot hold it.
+fn add(a: &Number, b: &Number) -> Option<Value> {
     if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
         if let Some(sum) = x.checked_add(y) {
-            return Value::Number(sum.into());
+            return Some(Value::Number(sum.into()));
         }
     }
     let sum = a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0);
-    Number::from_f64(sum).map_or(Value::Null, Value::Number)
+    Number::from_f64(sum).map(Value::Number)
 }
 
 #[cfg(test)]
@@ -168,6 +174,8 @@ mod tests {
         assert_eq!(v, json!({"t": 77, "n": 7, "m": 1.5}));
         assert!(prepare(&at("/c"), json!({".sv": "bogus"}), 0, &|_| None).is_err());
         assert!(prepare(&at("/c"), json!({".sv": "timestamp", "x": 1}), 0, &|_| None).is_err());
+        let huge = |_: &[String]| Some(json!(f64::MAX));
+        assert!(prepare(&at("/c"), json!({".sv": {"increment": f64::MAX}}), 0, &huge).is_err());
     }
 
     #[test]

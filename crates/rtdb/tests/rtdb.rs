@@ -68,15 +68,14 @@ async fn writes_survive_a_reload_with_priorities_and_server_values() {
         .await
         .unwrap();
     assert!(id < id2);
-    let (before, tag) = db.get("ns", &p("/"), None, &Caller::Admin).await.unwrap();
+    let before = db.get("ns", &p("/"), None, &Caller::Admin).await.unwrap();
     // Another service on the same store (a restart) sees the same tree.
     let again = Database::new(store.clone(), clock.clone(), RULES.into());
-    let (after, tag_after) = again
+    let after = again
         .get("ns", &p("/"), None, &Caller::Admin)
         .await
         .unwrap();
     assert_eq!(before, after);
-    assert_eq!(tag, tag_after);
     assert_eq!(after["things"]["t"], json!(1_000_000));
     assert_eq!(after["things"][".priority"], json!("p"));
     assert_eq!(after["things"]["b"], json!({".value": 2, ".priority": 1}));
@@ -139,7 +138,7 @@ async fn rules_guard_reads_and_writes_and_a_refused_write_changes_nothing() {
         db.update("ns", &p("/users"), both, &alice).await,
         Err(denied)
     );
-    let (mine, _) = db
+    let mine = db
         .get("ns", &p("/users/alice"), None, &alice)
         .await
         .unwrap();
@@ -160,11 +159,105 @@ async fn rules_guard_reads_and_writes_and_a_refused_write_changes_nothing() {
     );
 }
 
+/// The store keeps exactly the tree: deletes below a leaf change nothing, an object's
+/// priority goes with its last child, and writing below a prioritised leaf replaces it.
+#[tokio::test]
+async fn stored_rows_follow_the_tree_through_edge_cases() {
+    let (store, clock, db) = setup().await;
+    let admin = &Caller::Admin;
+    db.set("ns", &p("/a"), json!(5), admin, None).await.unwrap();
+    db.set("ns", &p("/a/b/c"), Value::Null, admin, None)
+        .await
+        .unwrap();
+    db.set("ns", &p("/o"), json!({".priority": 1, "b": 1}), admin, None)
+        .await
+        .unwrap();
+    db.set("ns", &p("/o/b"), Value::Null, admin, None)
+        .await
+        .unwrap();
+    db.set(
+        "ns",
+        &p("/l"),
+        json!({".value": 5, ".priority": 1}),
+        admin,
+        None,
+    )
+    .await
+    .unwrap();
+    db.set("ns", &p("/l/x"), Value::Null, admin, None)
+        .await
+        .unwrap();
+    db.set(
+        "ns",
+        &p("/m"),
+        json!({".value": 5, ".priority": 1}),
+        admin,
+        None,
+    )
+    .await
+    .unwrap();
+    db.set("ns", &p("/m/x"), json!(2), admin, None)
+        .await
+        .unwrap();
+    let expected = json!({"a": 5, "l": {".value": 5, ".priority": 1}, "m": {"x": 2}});
+    assert_eq!(db.get("ns", &p("/"), None, admin).await.unwrap(), expected);
+    let reloaded = Database::new(store, clock, RULES.into());
+    assert_eq!(
+        reloaded.get("ns", &p("/"), None, admin).await.unwrap(),
+        expected
+    );
+}
+
+/// A failed if-match answers with the current value only to a caller who may read it.
+#[tokio::test]
+async fn if_match_does_not_leak_what_the_rules_hide() {
+    let (_, _, db) = setup().await;
+    db.set(
+        "ns",
+        &p("/users/bob"),
+        json!({"name": "Bob"}),
+        &Caller::Admin,
+        None,
+    )
+    .await
+    .unwrap();
+    let alice = user("alice");
+    let leaked = db
+        .set(
+            "ns",
+            &p("/users/bob"),
+            json!({"name": "x"}),
+            &alice,
+            Some("wrong"),
+        )
+        .await;
+    assert_eq!(leaked, Err(DbError::permission_denied()));
+    let own = db
+        .set(
+            "ns",
+            &p("/users/alice"),
+            json!({"name": "A"}),
+            &alice,
+            Some("wrong"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        own,
+        Written::Mismatch(firekeeper_rtdb::Mismatch {
+            current: Value::Null,
+            etag: "null_etag".into()
+        })
+    );
+}
+
 #[tokio::test]
 async fn if_match_and_queries() {
     let (_, _, db) = setup().await;
-    let (_, empty) = db.get("ns", &p("/c"), None, &Caller::Admin).await.unwrap();
-    assert_eq!(empty, "null_etag");
+    assert_eq!(
+        db.get("ns", &p("/c"), None, &Caller::Admin).await.unwrap(),
+        Value::Null
+    );
     let done = db
         .set("ns", &p("/c"), json!(1), &Caller::Admin, Some("null_etag"))
         .await
@@ -196,7 +289,7 @@ async fn if_match_and_queries() {
     })
     .unwrap()
     .unwrap();
-    let (top, _) = db
+    let top = db
         .get("ns", &p("/scores"), Some(&q), &Caller::User(Value::Null))
         .await
         .unwrap();
@@ -229,11 +322,12 @@ async fn http() -> axum::Router {
     )
     .await
     .unwrap();
-    router(Arc::new(Rtdb {
-        db: Database::new(store, clock, RULES.into()),
-        auth: Arc::new(auth),
-        default_namespace: "demo-x-default-rtdb".into(),
-    }))
+    router(Arc::new(Rtdb::new(
+        Database::new(store, clock, RULES.into()),
+        Arc::new(auth),
+        "demo-x-default-rtdb".into(),
+        None,
+    )))
 }
 
 async fn send(app: &axum::Router, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {

@@ -96,7 +96,7 @@ fn js_number(n: f64) -> String {
     } else if n.is_infinite() {
         if n > 0.0 { "Infinity" } else { "-Infinity" }.into()
     } else if n == n.trunc() && n.abs() < 1e21 {
-        format!("{}", n as i64)
+        format!("{n:.0}")
     } else {
         format!("{n}")
     }

@@ -267,6 +267,7 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
         i: 0,
         end: chars.len(),
         depth: 0,
+        nodes: 0,
     };
     let node = p.cond()?;
     if let Some((tok, at)) = p.toks.get(p.i) {
@@ -288,15 +289,31 @@ fn describe(t: &Tok) -> String {
 
 /// Deeper nesting is refused rather than risking the stack.
 const MAX_DEPTH: usize = 64;
+/// Longer expressions are refused: a left-leaning chain (`a || b || …`) is as deep as it
+/// is long for the checker and the evaluator, which recurse.
+const MAX_NODES: usize = 1000;
 
 struct Parser {
     toks: Vec<(Tok, usize)>,
     i: usize,
     end: usize,
     depth: usize,
+    nodes: usize,
 }
 
 impl Parser {
+    /// Counts a node about to be built.
+    fn node(&mut self, expr: Expr, at: usize) -> Result<Node, SyntaxError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return err(
+                at,
+                format!("the expression is too long (more than {MAX_NODES} parts)"),
+            );
+        }
+        Ok(Node { expr, at })
+    }
+
     fn at(&self) -> usize {
         self.toks.get(self.i).map_or(self.end, |t| t.1)
     }
@@ -331,10 +348,7 @@ impl Parser {
             self.expect(":")?;
             let b = self.cond()?;
             let at = c.at;
-            Node {
-                expr: Expr::Cond(Box::new(c), Box::new(a), Box::new(b)),
-                at,
-            }
+            self.node(Expr::Cond(Box::new(c), Box::new(a), Box::new(b)), at)?
         } else {
             c
         };
@@ -371,10 +385,7 @@ impl Parser {
                 if self.eat(p) {
                     let right = self.binary(level + 1)?;
                     let at = left.at;
-                    left = Node {
-                        expr: Expr::Binary(*op, Box::new(left), Box::new(right)),
-                        at,
-                    };
+                    left = self.node(Expr::Binary(*op, Box::new(left), Box::new(right)), at)?;
                     continue 'more;
                 }
             }
@@ -399,10 +410,7 @@ impl Parser {
         }
         let inner = self.unary()?;
         self.depth -= 1;
-        Ok(Node {
-            expr: Expr::Unary(op, Box::new(inner)),
-            at,
-        })
+        self.node(Expr::Unary(op, Box::new(inner)), at)
     }
 
     fn postfix(&mut self) -> Result<Node, SyntaxError> {
@@ -413,26 +421,17 @@ impl Parser {
                 match self.toks.get(self.i).cloned() {
                     Some((Tok::Ident(name), _)) => {
                         self.i += 1;
-                        node = Node {
-                            expr: Expr::Member(Box::new(node), name),
-                            at,
-                        };
+                        node = self.node(Expr::Member(Box::new(node), name), at)?;
                     }
                     _ => return err(self.at(), "expected a name after '.'"),
                 }
             } else if self.eat("[") {
                 let index = self.cond()?;
                 self.expect("]")?;
-                node = Node {
-                    expr: Expr::Index(Box::new(node), Box::new(index)),
-                    at,
-                };
+                node = self.node(Expr::Index(Box::new(node), Box::new(index)), at)?;
             } else if self.eat("(") {
                 let args = self.list(")")?;
-                node = Node {
-                    expr: Expr::Call(Box::new(node), args),
-                    at,
-                };
+                node = self.node(Expr::Call(Box::new(node), args), at)?;
             } else {
                 return Ok(node);
             }
@@ -485,6 +484,6 @@ impl Parser {
             Tok::Punct("[") => Expr::Array(self.list("]")?),
             other => return err(at, format!("unexpected {}", describe(&other))),
         };
-        Ok(Node { expr, at })
+        self.node(expr, at)
     }
 }

@@ -11,11 +11,11 @@ pub fn compile(body: &str, flags: &str) -> Result<regex::Regex, String> {
             "unsupported regular expression flags '{flags}' (only 'i' is allowed)"
         ));
     }
-    check_subset(body)?;
+    let translated = translate(body)?;
     let pattern = if flags == "i" {
-        format!("(?i){body}")
+        format!("(?i){translated}")
     } else {
-        body.to_owned()
+        translated
     };
     regex::RegexBuilder::new(&pattern)
         .size_limit(SIZE_LIMIT)
@@ -23,37 +23,68 @@ pub fn compile(body: &str, flags: &str) -> Result<regex::Regex, String> {
         .map_err(|e| format!("invalid regular expression /{body}/: {e}"))
 }
 
-fn check_subset(body: &str) -> Result<(), String> {
+/// Checks the pattern against Firebase's subset and writes it in the `regex` crate's
+/// syntax: `\d` and `\w` stay ASCII as in JavaScript, and characters that are syntax only
+/// in Rust's classes (`[`, `&&`, `--`, `~~`) are escaped.
+fn translate(body: &str) -> Result<String, String> {
     let chars: Vec<char> = body.chars().collect();
     let last = chars.len().saturating_sub(1);
     let bad = |what: &str| Err(format!("invalid regular expression /{body}/: {what}"));
+    let mut out = String::with_capacity(body.len() + 8);
     let mut in_class = false;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         if c == '\\' {
-            if i + 1 >= chars.len() {
+            let Some(&e) = chars.get(i + 1) else {
                 return bad("it ends with a lone backslash");
-            }
-            let e = chars[i + 1];
-            if e.is_ascii_digit() && e != '0' {
-                return bad("back-references are not supported");
-            }
-            if matches!(e, 'b' | 'B') && !in_class {
-                return bad("word boundaries are not supported");
+            };
+            match e {
+                'd' => out.push_str(if in_class { "0-9" } else { "[0-9]" }),
+                'D' => out.push_str("[^0-9]"),
+                'w' => out.push_str(if in_class {
+                    "0-9A-Za-z_"
+                } else {
+                    "[0-9A-Za-z_]"
+                }),
+                'W' => out.push_str("[^0-9A-Za-z_]"),
+                's' | 'S' | 'n' | 't' | 'r' | 'f' | 'v' | 'x' | 'u' => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                'b' | 'B' => return bad("word boundaries are not supported"),
+                e if e.is_ascii_digit() => return bad("back-references are not supported"),
+                e if e.is_alphanumeric() => return bad(&format!("unsupported escape \\{e}")),
+                e => {
+                    out.push('\\');
+                    out.push(e);
+                }
             }
             i += 2;
             continue;
         }
         if in_class {
-            if c == ']' {
-                in_class = false;
+            match c {
+                ']' => {
+                    in_class = false;
+                    out.push(c);
+                }
+                '[' | '&' | '~' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '-' if chars.get(i + 1) == Some(&'-') => out.push_str("\\-"),
+                _ => out.push(c),
             }
             i += 1;
             continue;
         }
         match c {
-            '[' => in_class = true,
+            '[' => {
+                in_class = true;
+                out.push(c);
+                // A leading ']' or '^]' is a literal in JavaScript too; nothing to do.
+            }
             '^' if i != 0 => return bad("'^' may only start the pattern"),
             '$' if i != last => return bad("'$' may only end the pattern"),
             '(' => {
@@ -63,6 +94,7 @@ fn check_subset(body: &str) -> Result<(), String> {
                 if chars.get(i + 1) == Some(&')') {
                     return bad("empty group");
                 }
+                out.push(c);
             }
             '|' => {
                 let before = if i == 0 { None } else { Some(chars[i - 1]) };
@@ -72,15 +104,16 @@ fn check_subset(body: &str) -> Result<(), String> {
                 {
                     return bad("empty alternative");
                 }
+                out.push(c);
             }
-            _ => {}
+            _ => out.push(c),
         }
         i += 1;
     }
     if in_class {
         return bad("unterminated character class");
     }
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -117,5 +150,15 @@ mod tests {
         assert!(compile("bar", "g").is_err());
         assert!(compile("BAR", "i").unwrap().is_match("xbarx"));
         assert!(!compile("^foo", "").unwrap().is_match("xfoo"));
+        // ASCII classes, as in JavaScript.
+        assert!(!compile("^\\d{3}$", "").unwrap().is_match("١٢٣"));
+        assert!(compile("^\\d{3}$", "").unwrap().is_match("123"));
+        assert!(!compile("^\\w+$", "").unwrap().is_match("é"));
+        assert!(compile("^[\\w.-]+$", "").unwrap().is_match("a.b-c_1"));
+        assert!(compile("^[^\\d]$", "").unwrap().is_match("x"));
+        // Rust-only syntax is refused or taken literally.
+        assert!(compile("\\p{L}", "").is_err());
+        assert!(compile("[[:alpha:]]", "").unwrap().is_match(":]"));
+        assert!(compile("[a&&b]", "").unwrap().is_match("&"));
     }
 }

@@ -48,6 +48,9 @@ impl RuleNode {
     }
 }
 
+/// Firebase's limit on a rules file.
+pub const MAX_RULES_BYTES: usize = 256 * 1024;
+
 /// The rules document, checked.
 #[derive(Debug, Clone)]
 pub struct Ruleset {
@@ -92,6 +95,13 @@ fn display(path: &[String]) -> String {
 impl Ruleset {
     /// Loads a rules document (`{"rules": {…}}`, comments allowed).
     pub fn parse(text: &str) -> Result<Self, LoadError> {
+        if text.len() > MAX_RULES_BYTES {
+            return Err(LoadError {
+                line: 1,
+                column: 1,
+                message: format!("the rules are larger than {MAX_RULES_BYTES} bytes"),
+            });
+        }
         let doc = source::parse(text)?;
         let Json::Obj(members) = &doc.value else {
             return Err(LoadError::at(doc.at, "the rules file must be an object"));

@@ -150,6 +150,7 @@ impl Reader {
     fn object(&mut self, depth: usize) -> Result<Json, LoadError> {
         self.bump();
         let mut members: Vec<(String, Pos, Spanned)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         self.skip_blank()?;
         if self.peek() == Some('}') {
             self.bump();
@@ -162,7 +163,7 @@ impl Reader {
                 return Err(self.error("expected a quoted key"));
             }
             let (key, _) = self.string()?;
-            if members.iter().any(|(k, _, _)| *k == key) {
+            if !seen.insert(key.clone()) {
                 return Err(LoadError::at(key_at, &format!("duplicate key '{key}'")));
             }
             self.skip_blank()?;

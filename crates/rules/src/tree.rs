@@ -78,7 +78,10 @@ pub fn set<S: AsRef<str>>(root: &mut Value, path: &[S], value: Value) {
         *root = value;
         return;
     };
-    if !root.is_object() {
+    // A leaf (a primitive, or `{".value": v, ".priority": p}`) has no children to delete;
+    // writing below it turns it into an object.
+    let leaf = !root.is_object() || root.get(".value").is_some();
+    if leaf {
         if value.is_null() {
             return;
         }

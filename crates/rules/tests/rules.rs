@@ -259,6 +259,16 @@ fn load_errors_point_at_line_and_column() {
         assert!(e.message.contains(what), "{rules}: {e}");
     }
     assert!(Ruleset::parse("{\"rules\": {} /* unterminated").is_err());
+    // Bounded: a very long expression, or a very large file, is refused rather than
+    // risking the stack or the CPU.
+    let long = vec!["auth.uid == 'x'"; 400].join(" || ");
+    let e = Ruleset::parse(&json!({"rules": {".read": long}}).to_string()).unwrap_err();
+    assert!(e.message.contains("too long"), "{e}");
+    let big = format!(
+        "{{\"rules\": {{}}, \"pad\": \"{}\"}}",
+        "x".repeat(300 * 1024)
+    );
+    assert!(Ruleset::parse(&big).unwrap_err().message.contains("larger"));
     assert!(Ruleset::parse("{\"rules\": {}, }").is_ok());
 }
 
@@ -428,6 +438,32 @@ fn revocation_rule_of_the_seed() {
     assert!(!read(&json!({"metadata": {"u1": {"revokeTime": 100}}})));
     // A string revokeTime is a runtime error: denied.
     assert!(!read(&json!({"metadata": {"u1": {"revokeTime": "99"}}})));
+}
+
+/// The example file ships the seed's two rule sets as the seed writes them.
+#[test]
+fn the_example_rules_load_and_enforce_revocation() {
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/database.rules.json");
+    let rules = Ruleset::parse(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let auth = json!({"uid": "u1", "token": {"auth_time": 100}});
+    let c = Context {
+        auth: &auth,
+        now_ms: 0,
+    };
+    let revoked = json!({"metadata": {"u1": {"revokeTime": 150}}});
+    let q = Query::default();
+    assert!(rules.read(&Value::Null, &segs("/users/u1"), &q, &c).allowed);
+    assert!(!rules.read(&revoked, &segs("/users/u1"), &q, &c).allowed);
+    assert!(rules.read(&revoked, &segs("/metadata/u1"), &q, &c).allowed);
+    assert!(!rules.read(&revoked, &segs("/metadata/u2"), &q, &c).allowed);
+    let mut new = revoked.clone();
+    tree::set(&mut new, &segs("/metadata/u1/revokeTime"), json!(0));
+    assert!(
+        !rules
+            .write(&revoked, &new, &[segs("/metadata/u1/revokeTime")], &c)
+            .allowed
+    );
 }
 
 #[test]

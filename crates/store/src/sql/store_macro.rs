@@ -1158,6 +1158,10 @@ macro_rules! impl_store {
                         ancestors.push(ancestor.clone());
                     }
                     ancestors.pop();
+                    // Only a subtree that now has rows can stand where a leaf was.
+                    if w.rows.is_empty() {
+                        ancestors.clear();
+                    }
                     for a in &ancestors {
                         sqlx::query(&dialect_sql("DELETE FROM rtdb_nodes WHERE ns = ? AND path = ?"))
                             .bind(ns)
