@@ -6,13 +6,14 @@
 //! signInWithPassword, token refresh and accounts:lookup, measures the raw RSA-2048 and
 //! argon2 rates on every core in the same run, and reports the ratios DESIGN.md asks for.
 //! With `--postgres URL` it compares one instance with several on that database (see
-//! [`cluster`]).
+//! [`cluster`]); with `--rtdb` it measures the JSON database (see [`rtdb`]).
 //!
 //! Usage: firekeeper-bench [--bin target/release/firekeeper] [--concurrency 8]
-//!        [--seconds 5] [--users 64] [--postgres URL [--instances 3]]
+//!        [--seconds 5] [--users 64] [--postgres URL [--instances 3] | --rtdb]
 
 mod cluster;
 mod load;
+mod rtdb;
 mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,10 +35,11 @@ pub struct Args {
     users: usize,
     postgres: Option<String>,
     instances: usize,
+    rtdb: bool,
 }
 
 const USAGE: &str = "firekeeper-bench [--bin PATH] [--concurrency N] [--seconds S] [--users N] \
-                     [--postgres URL [--instances N]]
+                     [--postgres URL [--instances N] | --rtdb]
 
   --bin PATH        the firekeeper binary (default target/release/firekeeper)
   --concurrency N   requests in flight at once (default 8)
@@ -45,7 +47,9 @@ const USAGE: &str = "firekeeper-bench [--bin PATH] [--concurrency N] [--seconds 
   --users N         users seeded before the scenarios (default 64)
   --postgres URL    compare one instance with several on this PostgreSQL database
                     (the run works in a schema of its own and drops it at the end)
-  --instances N     how many instances in the cluster run (default 3)";
+  --instances N     how many instances in the cluster run (default 3)
+  --rtdb            the JSON database instead: rule-checked reads and writes (engine and
+                    REST) and the fan-out from a write to 1,000 streams";
 
 fn args() -> Result<Args> {
     let mut a = Args {
@@ -55,6 +59,7 @@ fn args() -> Result<Args> {
         users: 64,
         postgres: None,
         instances: 3,
+        rtdb: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -66,6 +71,7 @@ fn args() -> Result<Args> {
             "--users" => a.users = value()?.parse()?,
             "--postgres" => a.postgres = Some(value()?),
             "--instances" => a.instances = value()?.parse()?,
+            "--rtdb" => a.rtdb = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -301,9 +307,10 @@ fn main() -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let report = match a.postgres.clone() {
-        Some(url) => rt.block_on(cluster::run(&a, &url))?,
-        None => rt.block_on(run(a))?,
+    let report = match (a.postgres.clone(), a.rtdb) {
+        (Some(url), _) => rt.block_on(cluster::run(&a, &url))?,
+        (None, true) => rt.block_on(rtdb::run(&a))?,
+        (None, false) => rt.block_on(run(a))?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

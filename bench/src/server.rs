@@ -84,19 +84,31 @@ impl Binary {
         let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut db_base = None;
+            let word_after = |line: &str, marker: &str| {
+                line.split(marker).nth(1).map(|rest| {
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+            };
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
+                // The database port is logged first, then the auth port.
+                if let Some(db) = word_after(&line, "database REST on ") {
+                    db_base = Some(db);
+                }
+                if let Some(base) = word_after(&line, "listening on ") {
+                    let _ = tx.send((base, db_base.clone()));
                 }
             }
         });
-        let base = rx.recv_timeout(Duration::from_secs(60))?;
-        Ok(Server { child, base })
+        let (base, db_base) = rx.recv_timeout(Duration::from_secs(60))?;
+        Ok(Server {
+            child,
+            base,
+            db_base,
+        })
     }
 }
 
@@ -104,6 +116,8 @@ impl Binary {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The JSON database's port.
+    pub db_base: Option<String>,
 }
 
 impl Drop for Server {

@@ -85,7 +85,7 @@ fn conformance_cases_get_their_recorded_verdicts() {
         } else {
             let mut new_root = root.clone();
             tree::set(&mut new_root, &path, tree::normalize(case["value"].clone()));
-            rules.write(&root, &new_root, &[path.clone()], &ctx)
+            rules.write(&root, &new_root, std::slice::from_ref(&path), &ctx)
         };
         if decision.allowed != case["allow"].as_bool().unwrap() {
             failures.push(format!(
@@ -97,12 +97,12 @@ fn conformance_cases_get_their_recorded_verdicts() {
         // Expression cases also record whether the rule errored or was plainly false.
         if let Some(expect) = expect {
             let last = decision.steps.last().map(|s| &s.outcome);
-            let ok = match (expect, last) {
-                ("true", Some(Outcome::True)) => true,
-                ("false", Some(Outcome::False)) => true,
-                ("runtime_error", Some(Outcome::Error(_))) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (expect, last),
+                ("true", Some(Outcome::True))
+                    | ("false", Some(Outcome::False))
+                    | ("runtime_error", Some(Outcome::Error(_)))
+            );
             if !ok {
                 failures.push(format!(
                     "{id}: expected {expect}, got {last:?} for {}",

@@ -377,6 +377,92 @@ async fn three_instances_on_one_database_act_as_one() {
     )
     .await;
     feed.abort();
+
+    // Racing sign-ups with one email, spread over the three, create one user: the
+    // database's unique index decides, not a lock in any one process.
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (http, url) = (
+            c.http.clone(),
+            format!(
+                "{}/identitytoolkit.googleapis.com/v1/accounts:signUp?key={}",
+                c.base(i % 3),
+                c.key
+            ),
+        );
+        racers.spawn(async move {
+            let body = json!({"email": "race@x.io", "password": "secret-pw"});
+            let res = http.post(url).json(&body).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        });
+    }
+    let mut created = 0;
+    while let Some(r) = racers.join_next().await {
+        let (status, body) = r.unwrap();
+        match status {
+            200 => created += 1,
+            _ => assert_eq!(body["error"]["message"], "EMAIL_EXISTS", "{body}"),
+        }
+    }
+    assert_eq!(created, 1);
+
+    // With refresh-token rotation and no grace, concurrent refreshes of one token through
+    // the three instances: exactly one rotates it.
+    let patched = c
+        .http
+        .patch(format!(
+            "{}/firekeeper/v1/projects/demo-firekeeper/config",
+            c.base(0)
+        ))
+        .bearer_auth(&c.admin)
+        .json(&json!({"sessionPolicy": {"rotateRefreshTokens": true, "rotationGraceSecs": 0}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(patched.status().is_success());
+    let (_, racer) = c
+        .call(
+            2,
+            "signInWithPassword",
+            json!({"email": "race@x.io", "password": "secret-pw"}),
+        )
+        .await;
+    let token = racer["refreshToken"].as_str().unwrap().to_owned();
+    let mut refreshes = tokio::task::JoinSet::new();
+    for i in 0..9 {
+        let (http, url) = (
+            c.http.clone(),
+            format!(
+                "{}/securetoken.googleapis.com/v1/token?key={}",
+                c.base(i % 3),
+                c.key
+            ),
+        );
+        let token = token.clone();
+        refreshes.spawn(async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+            ];
+            http.post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut rotated = 0;
+    while let Some(status) = refreshes.join_next().await {
+        if status.unwrap() == 200 {
+            rotated += 1;
+        }
+    }
+    assert_eq!(
+        rotated, 1,
+        "one refresh rotates the token; the others are reuse"
+    );
     c.stop().await;
 }
 
