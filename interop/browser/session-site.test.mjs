@@ -65,7 +65,7 @@ const sites = [];
 async function startSite(shift) {
   const port = await freePort();
   const siteArgs = [
-    '--listen', `127.0.0.1:${port}`, '--rtdb-listen', '127.0.0.1:0',
+    '--listen', `127.0.0.1:${port}`,
     '--firekeeper', FK_PROD_URL,
     '--project', PROJECT,
     '--api-key', FK_PROD_API_KEY,
