@@ -2,8 +2,9 @@
 // database's REST port with real ID tokens from the JS client (`firebase/auth`): the user
 // reads and writes users/$uid; an admin revokes the user's tokens; the old token's next read
 // is refused with "Permission denied" and an open stream on the path ends within a second;
-// after a new sign-in, access works. In the default-mode server the revocation bridge also
-// writes metadata/$uid/revokeTime, which the seed's rules compare with auth_time.
+// after a new sign-in, access works. The revocation bridge also writes
+// metadata/$uid/revokeTime, which the seed's rules compare with auth_time: set server-wide
+// in the default-mode server, by the project's databasePolicy in the emulator-mode one.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createUserWithEmailAndPassword, signInWithEmailAndPassword } from 'firebase/auth';
@@ -92,6 +93,16 @@ for (const mode of MODES) {
       });
       assert.equal(res.status, 200, await res.text());
 
+      // The emulator-mode server has no server-wide bridge: this project sets its own.
+      if (mode.name === 'emulator') {
+        const patched = await fetch(`${mode.url}/firekeeper/v1/projects/${PROJECT}/config`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ databasePolicy: { revocationPath: 'metadata/$uid/revokeTime' } }),
+        });
+        assert.equal(patched.status, 200, await patched.text());
+      }
+
       const client = clientAuth(mode.url, mode.apiKey);
       try {
         const email = uniqueEmail('db');
@@ -134,7 +145,7 @@ for (const mode of MODES) {
         res = await fetch(db(`users/${uid}`, token), { method: 'PUT', body: '{"note": "late"}' });
         assert.equal(res.status, 401);
 
-        if (mode.name === 'default') {
+        {
           // The bridge wrote the revocation time (seconds) where the seed's rules look.
           let written = null;
           for (let i = 0; i < 50 && written === null; i += 1) {

@@ -228,11 +228,11 @@ impl FileConfig {
                 bail!("database_url must be a postgres:// URL (SQLite is the data directory's)");
             }
         }
-        if let Some(p) = &s.rtdb_revocation_path {
-            if !p.contains("$uid") || firekeeper_rtdb::path::parse(&p.replace("$uid", "u")).is_err()
-            {
-                bail!("rtdb_revocation_path must be a database path containing $uid, e.g. metadata/$uid/revokeTime");
-            }
+        let database = firekeeper_core::service::DatabasePolicy {
+            revocation_path: s.rtdb_revocation_path.clone(),
+        };
+        if let Err(e) = database.validate() {
+            bail!("rtdb_revocation_path: {e}");
         }
         if s.project.is_empty() {
             bail!("project must not be empty");

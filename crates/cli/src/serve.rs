@@ -73,6 +73,9 @@ pub fn auth_config(settings: &Settings) -> AuthConfig {
     cfg.blocking_deadline = std::time::Duration::from_millis(settings.blocking_deadline_ms);
     cfg.blocking_functions = settings.blocking_functions.clone();
     cfg.blocking_policy = settings.blocking_policy.clone();
+    cfg.database_policy = firekeeper_core::service::DatabasePolicy {
+        revocation_path: settings.rtdb_revocation_path.clone(),
+    };
     cfg.cookie_issuer_prefix = settings.cookie_issuer_prefix.clone();
     cfg.sessions = settings.sessions.clone();
     cfg
@@ -191,18 +194,19 @@ pub async fn run(settings: Settings) -> Result<()> {
         firekeeper_rtdb::Database::new(dd.store.clone(), Arc::new(SystemClock), rtdb_rules),
         auth.clone(),
         format!("{}-default-rtdb", settings.project),
-        settings.rtdb_revocation_path.clone(),
     ));
     // Other instances' database writes (PostgreSQL) are read again here.
     let rtdb_changes = dd
         .store
         .changes()
         .map(|rx| tokio::spawn(firekeeper_rtdb::revocation::follow_store(rtdb.clone(), rx)));
-    // Revocations end the revoked user's database streams at once and feed the bridge.
-    let revocations = tokio::spawn(firekeeper_rtdb::revocation::follow(
-        rtdb.clone(),
-        settings.project.clone(),
-    ));
+    // Revocations end the revoked user's database streams at once and feed the bridge:
+    // followed for the default project and every project with an API key from the start,
+    // for any other from its first database request.
+    rtdb.follow_project(&settings.project);
+    for key in store.api_keys(None).await? {
+        rtdb.follow_project(&key.project);
+    }
     let state = AppState {
         auth,
         max_body_bytes: settings.max_body_bytes,
@@ -230,7 +234,6 @@ pub async fn run(settings: Settings) -> Result<()> {
     }
     ticker.abort();
     pruner.abort();
-    revocations.abort();
     if let Some(c) = rtdb_changes {
         c.abort();
     }

@@ -26,24 +26,30 @@ pub struct Rtdb {
     pub default_namespace: String,
     /// Users whose tokens changed (see [`crate::revocation`]).
     pub revoked: tokio::sync::broadcast::Sender<Revoked>,
-    /// Where the revocation bridge writes a revoked user's time, `$uid` standing for the
-    /// user (`None`: no bridge).
-    pub revocation_path: Option<String>,
+    /// Projects whose revocation feed is followed.
+    followed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Rtdb {
-    pub fn new(
-        db: Database,
-        auth: Arc<Auth>,
-        default_namespace: String,
-        revocation_path: Option<String>,
-    ) -> Self {
+    pub fn new(db: Database, auth: Arc<Auth>, default_namespace: String) -> Self {
         Self {
             db,
             auth,
             default_namespace,
             revoked: tokio::sync::broadcast::channel(1024).0,
-            revocation_path,
+            followed: Default::default(),
+        }
+    }
+
+    /// Follows `project`'s revocations from now on (once per project): its streams end
+    /// when their user is revoked, and its revocation bridge writes.
+    pub fn follow_project(self: &Arc<Self>, project: &str) {
+        let mut followed = match self.followed.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if followed.insert(project.to_owned()) {
+            tokio::spawn(crate::revocation::follow(self.clone(), project.to_owned()));
         }
     }
 }
@@ -140,6 +146,9 @@ fn render(v: &Value, pretty: bool) -> String {
 pub const MAX_WRITE_BYTES: usize = 16 * 1024 * 1024;
 
 async fn handle(State(rt): State<Arc<Rtdb>>, request: Request<Body>) -> Response<Body> {
+    if let Ok(ns) = namespace(&rt, &Params::parse(request.uri().query())) {
+        rt.follow_project(project_of(&ns));
+    }
     let streaming = request
         .headers()
         .get(header::ACCEPT)

@@ -59,9 +59,16 @@ pub async fn follow(rt: Arc<Rtdb>, project: String) {
     }
 }
 
-/// Writes `revoke_secs` to the configured path of the project's default namespace.
+/// Writes `revoke_secs` to the project's configured path in its default namespace.
 async fn bridge(rt: &Rtdb, project: &str, uid: &str, revoke_secs: i64) {
-    let Some(template) = &rt.revocation_path else {
+    let template = match rt.auth.database_policy(project).await {
+        Ok(p) => p.revocation_path,
+        Err(e) => {
+            tracing::warn!(error = %e, %project, "revocation bridge: settings unreadable");
+            return;
+        }
+    };
+    let Some(template) = template else {
         return;
     };
     let Ok(at) = path::parse(&template.replace("$uid", uid)) else {

@@ -326,7 +326,6 @@ async fn http() -> axum::Router {
         Database::new(store, clock, RULES.into()),
         Arc::new(auth),
         "demo-x-default-rtdb".into(),
-        None,
     )))
 }
 

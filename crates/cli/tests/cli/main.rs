@@ -1055,3 +1055,47 @@ async fn sigterm_finishes_in_flight_requests() {
     drop(again);
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }
+
+/// The data directory's `database.rules.json` is checked when the server starts (a bad one
+/// stops it, naming the line) and then governs namespaces without rules of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_rules_file_is_checked_and_applied() {
+    let data = temp_dir("dbrules").join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let rules = data.join("database.rules.json");
+    std::fs::write(&rules, "{\"rules\": {\n  \".read\": \"auth.uid ==\"\n}}").unwrap();
+    let out = run(cmd(&data).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--rtdb-listen",
+        "127.0.0.1:0",
+    ]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("database.rules.json") && err.contains("line 2"),
+        "{err}"
+    );
+
+    std::fs::write(
+        &rules,
+        "{\"rules\": {\"open\": {\".read\": true}, \"closed\": {\".read\": false}}}",
+    )
+    .unwrap();
+    let (server, lines) = start_logged(&data, &["--emulator"], &[]);
+    let db = lines
+        .iter()
+        .find_map(|l| l.split("database REST on ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let status = |path: &str| {
+        let url = format!("{db}/{path}.json");
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("open").await, 200);
+    assert_eq!(status("closed").await, 401);
+    drop(server);
+    let _ = std::fs::remove_dir_all(data.parent().unwrap());
+}

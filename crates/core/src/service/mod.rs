@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod blocking;
 mod custom_token;
+mod database;
 mod project;
 mod requests;
 mod session_cookie;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+pub use database::DatabasePolicy;
 pub use requests::*;
 pub use session_cookie::{SESSION_COOKIE_MAX_SECS, SESSION_COOKIE_MIN_SECS};
 pub use sessions::{IpBinding, SessionPolicy};
@@ -61,6 +63,8 @@ pub struct AuthConfig {
     /// Functions and built-in policies of projects that registered none of their own.
     pub blocking_functions: crate::blocking::BlockingFunctions,
     pub blocking_policy: crate::blocking::BlockingPolicy,
+    /// Database settings for projects that set none of their own.
+    pub database_policy: DatabasePolicy,
 }
 
 impl AuthConfig {
@@ -77,6 +81,7 @@ impl AuthConfig {
             blocking_deadline: crate::blocking::MAX_DEADLINE,
             blocking_functions: Default::default(),
             blocking_policy: Default::default(),
+            database_policy: Default::default(),
         }
     }
 }

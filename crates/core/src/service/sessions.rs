@@ -328,26 +328,33 @@ impl Auth {
     pub async fn firekeeper_config(&self, project: &str) -> Result<Value> {
         let policy = self.session_policy(project).await?;
         let blocking = self.blocking_policy(project).await?;
-        Ok(json!({ "sessionPolicy": policy, "blockingPolicy": blocking }))
+        let database = self.database_policy(project).await?;
+        Ok(json!({
+            "sessionPolicy": policy,
+            "blockingPolicy": blocking,
+            "databasePolicy": database,
+        }))
     }
 
-    /// `PATCH /firekeeper/v1/projects/{p}/config`: `sessionPolicy` and `blockingPolicy`
-    /// fields, each kept over the server's default.
+    /// `PATCH /firekeeper/v1/projects/{p}/config`: `sessionPolicy`, `blockingPolicy` and
+    /// `databasePolicy` fields, each kept over the server's default.
     pub async fn patch_firekeeper_config(
         &self,
         project: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        let sections = ["sessionPolicy", "blockingPolicy"];
+        let sections = ["sessionPolicy", "blockingPolicy", "databasePolicy"];
         if let Some(k) = body.keys().find(|k| !sections.contains(&k.as_str())) {
             return Err(Error::InvalidArgument(format!(
-                "Invalid JSON payload received. Unknown name \"{k}\": expected sessionPolicy \
-                 or blockingPolicy"
+                "Invalid JSON payload received. Unknown name \"{k}\": expected sessionPolicy, \
+                 blockingPolicy or databasePolicy"
             )));
         }
         if body.is_empty() {
             return Err(Error::InvalidArgument(
-                "Invalid JSON payload received. Expected sessionPolicy or blockingPolicy".into(),
+                "Invalid JSON payload received. Expected sessionPolicy, blockingPolicy or \
+                 databasePolicy"
+                    .into(),
             ));
         }
         let section = |name: &str| match body.get(name) {
@@ -358,6 +365,7 @@ impl Auth {
             ))),
         };
         let (session, blocking) = (section("sessionPolicy")?, section("blockingPolicy")?);
+        let database = section("databasePolicy")?;
         // One writer at a time, and both sections checked and stored in one write.
         let _writing = self.settings_write.lock().await;
         let mut doc = (*self.project_settings(project).await?).clone();
@@ -368,6 +376,10 @@ impl Auth {
         if let Some(fields) = blocking {
             doc["blockingPolicy"] =
                 Value::Object(self.merged_blocking_policy(project, fields).await?);
+        }
+        if let Some(fields) = database {
+            doc["databasePolicy"] =
+                Value::Object(self.merged_database_policy(project, fields).await?);
         }
         self.put_project_settings(project, &doc).await?;
         self.firekeeper_config(project).await
