@@ -278,10 +278,14 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
 
     // Realtime Database.
+    /// A namespace's version (0 before its first write). Read it before the rows: rows
+    /// newer than the version only make the next write `Stale`.
+    async fn rtdb_version(&self, ns: &str) -> StoreResult<i64>;
     /// Every row of a namespace, in path order.
     async fn rtdb_nodes(&self, ns: &str) -> StoreResult<Vec<(String, String)>>;
-    /// Applies `writes` in order, in one transaction.
-    async fn rtdb_write(&self, ns: &str, writes: &[RtdbWrite]) -> StoreResult<()>;
+    /// Applies `writes` in order, in one transaction, if the namespace is still at
+    /// `version` (else `Stale`: another process wrote it first). Returns the new version.
+    async fn rtdb_write(&self, ns: &str, version: i64, writes: &[RtdbWrite]) -> StoreResult<i64>;
     async fn rtdb_rules(&self, ns: &str) -> StoreResult<Option<String>>;
     async fn put_rtdb_rules(&self, ns: &str, source: &str) -> StoreResult<()>;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use firekeeper_core::store::{RtdbWrite, Store};
+use firekeeper_core::store::{RtdbWrite, Store, StoreError};
 use firekeeper_core::Clock;
 use firekeeper_rules::{tree, Context, Ruleset};
 use serde_json::{Map, Value};
@@ -28,6 +28,8 @@ pub struct State {
     root: Value,
     rules: Arc<Ruleset>,
     rules_source: String,
+    /// The store's version of the namespace this state was read at or written as.
+    version: i64,
 }
 
 /// A committed change, as listeners hear of it: the namespace after it, and the paths it
@@ -36,6 +38,10 @@ pub struct Commit {
     state: Arc<State>,
     paths: Vec<Vec<String>>,
 }
+
+/// How often a write is tried again when other instances keep writing the namespace first
+/// (each retry waits a little longer, with jitter, so the contenders spread out).
+const MAX_ATTEMPTS: u32 = 50;
 
 /// How many commits a listener may fall behind before it is sent the whole value again;
 /// a slow listener never holds up a writer.
@@ -132,6 +138,8 @@ impl Database {
 
     /// A namespace's tree and rules as stored.
     async fn load(&self, ns: &str) -> DbResult<State> {
+        // The version first: rows newer than it only make the next write retry.
+        let version = self.store.rtdb_version(ns).await.map_err(store_error)?;
         let rows = self.store.rtdb_nodes(ns).await.map_err(store_error)?;
         let mut root = Value::Null;
         for (p, text) in rows {
@@ -151,6 +159,7 @@ impl Database {
             root,
             rules: Arc::new(rules),
             rules_source: source,
+            version,
         })
     }
 
@@ -159,6 +168,12 @@ impl Database {
     pub async fn reload(&self, ns: &str) {
         let Some(n) = self.cached(ns) else { return };
         let _one_writer = n.writing.lock().await;
+        // Our own commits come back through the feed too: nothing to read then.
+        if let Ok(v) = self.store.rtdb_version(ns).await {
+            if v == n.current().version {
+                return;
+            }
+        }
         match self.load(ns).await {
             Ok(state) => n.replace(state, vec![Vec::new()]),
             Err(e) => {
@@ -245,35 +260,19 @@ impl Database {
         caller: &Caller,
         if_match: Option<&str>,
     ) -> DbResult<Written> {
-        let n = self.namespace(ns).await?;
-        let _one_writer = n.writing.lock().await;
-        let state = n.current();
-        let now = self.clock.now_ms();
-        let prepared = value::prepare(at, value, now, &|p: &[String]| {
-            tree::get(&state.root, p).cloned()
-        })?;
-        let writes = vec![(at.to_vec(), prepared.clone())];
-        let new_root = self.checked(&state, &writes, caller, now)?;
-        if let Some(expected) = if_match {
-            let node = tree::get(&state.root, at);
-            let tag = etag::of(node);
-            if tag != expected {
-                // The current value goes back only to a caller who may read it.
-                if let Caller::User(auth) = caller {
-                    let ctx = Context { auth, now_ms: now };
-                    let read = state.rules.read(&state.root, at, &Default::default(), &ctx);
-                    if !read.allowed {
-                        return Err(DbError::permission_denied());
-                    }
-                }
-                return Ok(Written::Mismatch(Mismatch {
-                    current: node.cloned().unwrap_or(Value::Null),
-                    etag: tag,
-                }));
-            }
-        }
-        self.commit(n.clone(), &state, writes, new_root).await?;
-        Ok(Written::Done(prepared))
+        let guard = if_match.map(|tag| (at, tag));
+        let applied = self
+            .write(ns, caller, guard, |state, now| {
+                let prepared = value::prepare(at, value.clone(), now, &|p: &[String]| {
+                    tree::get(&state.root, p).cloned()
+                })?;
+                Ok(vec![(at.to_vec(), prepared)])
+            })
+            .await?;
+        Ok(match applied {
+            Ok(mut writes) => Written::Done(writes.pop().map_or(Value::Null, |(_, v)| v)),
+            Err(m) => Written::Mismatch(m),
+        })
     }
 
     /// A multi-path update relative to `at` (spec §3.4). Returns the resolved values.
@@ -307,24 +306,24 @@ impl Database {
                 }
             }
         }
-        let n = self.namespace(ns).await?;
-        let _one_writer = n.writing.lock().await;
-        let state = n.current();
-        let now = self.clock.now_ms();
-        let mut prepared = Vec::new();
-        let mut echo = Map::new();
-        for (full, v) in targets {
-            let p = value::prepare(&full, v, now, &|p: &[String]| {
-                tree::get(&state.root, p).cloned()
-            })?;
-            echo.insert(full[at.len()..].join("/"), plain(&p));
-            prepared.push((full, p));
-        }
-        if prepared.is_empty() {
-            return Ok(Value::Object(echo));
-        }
-        let new_root = self.checked(&state, &prepared, caller, now)?;
-        self.commit(n.clone(), &state, prepared, new_root).await?;
+        let applied = self
+            .write(ns, caller, None, |state, now| {
+                targets
+                    .iter()
+                    .map(|(full, v)| {
+                        let p = value::prepare(full, v.clone(), now, &|p: &[String]| {
+                            tree::get(&state.root, p).cloned()
+                        })?;
+                        Ok((full.clone(), p))
+                    })
+                    .collect()
+            })
+            .await?;
+        let echo = applied
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(full, v)| (full[at.len()..].join("/"), plain(&v)))
+            .collect();
         Ok(Value::Object(echo))
     }
 
@@ -350,6 +349,66 @@ impl Database {
         Ok(id)
     }
 
+    /// One write, retried when another instance wrote the namespace first: `plan` turns
+    /// the current state into the writes (server values resolved against it), the rules
+    /// check them, an `if-match` guard compares the ETag, and the store takes them only if
+    /// the namespace is still at the version they were computed from. Returns the writes
+    /// applied, or the mismatch.
+    async fn write(
+        &self,
+        ns: &str,
+        caller: &Caller,
+        guard: Option<(&[String], &str)>,
+        plan: impl Fn(&State, i64) -> DbResult<Vec<(Vec<String>, Value)>>,
+    ) -> DbResult<Result<Vec<(Vec<String>, Value)>, Mismatch>> {
+        let n = self.namespace(ns).await?;
+        let _one_writer = n.writing.lock().await;
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                let jitter = u64::from(random_symbols()[0] % 4);
+                let wait = (u64::from(attempt) + jitter).min(20);
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+            let state = n.current();
+            let now = self.clock.now_ms();
+            let writes = plan(&state, now)?;
+            let root = self.checked(&state, &writes, caller, now)?;
+            if let Some((at, expected)) = guard {
+                let node = tree::get(&state.root, at);
+                let tag = etag::of(node);
+                if tag != expected {
+                    // The current value goes back only to a caller who may read it.
+                    if let Caller::User(auth) = caller {
+                        let ctx = Context { auth, now_ms: now };
+                        if !state
+                            .rules
+                            .read(&state.root, at, &Default::default(), &ctx)
+                            .allowed
+                        {
+                            return Err(DbError::permission_denied());
+                        }
+                    }
+                    return Ok(Err(Mismatch {
+                        current: node.cloned().unwrap_or(Value::Null),
+                        etag: tag,
+                    }));
+                }
+            }
+            if writes.is_empty() {
+                return Ok(Ok(writes));
+            }
+            match self.commit(n.clone(), &state, writes.clone(), root).await? {
+                true => return Ok(Ok(writes)),
+                // Another instance wrote first: read the namespace again and start over.
+                false => n.replace(self.load(ns).await?, vec![Vec::new()]),
+            }
+        }
+        Err(DbError {
+            status: 503,
+            message: "The database is busy with concurrent writes; try again".into(),
+        })
+    }
+
     /// The tree after `writes`, if the rules let `caller` make them.
     fn checked(
         &self,
@@ -372,30 +431,38 @@ impl Database {
         Ok(root)
     }
 
-    /// Stores the writes, then makes the new tree visible. Runs to the end even when the
-    /// request is dropped, so the store and the tree in memory never disagree.
+    /// Stores the writes if the namespace is still at `state`'s version, then makes the
+    /// new tree visible; `false` when another instance wrote first. Runs to the end even
+    /// when the request is dropped, so the store and the tree in memory never disagree.
     async fn commit(
         &self,
         n: Arc<Namespace>,
         state: &State,
         writes: Vec<(Vec<String>, Value)>,
         root: Value,
-    ) -> DbResult<()> {
+    ) -> DbResult<bool> {
         let rows: Vec<RtdbWrite> = writes.iter().map(|(p, _)| store_rows(&root, p)).collect();
         let paths: Vec<Vec<String>> = writes.into_iter().map(|(p, _)| p).collect();
-        let next = State {
-            root,
-            rules: state.rules.clone(),
-            rules_source: state.rules_source.clone(),
-        };
+        let (rules, rules_source, version) = (
+            state.rules.clone(),
+            state.rules_source.clone(),
+            state.version,
+        );
         let store = self.store.clone();
         tokio::spawn(async move {
-            store
-                .rtdb_write(&n.name, &rows)
-                .await
-                .map_err(store_error)?;
+            let version = match store.rtdb_write(&n.name, version, &rows).await {
+                Ok(v) => v,
+                Err(StoreError::Stale) => return Ok(false),
+                Err(e) => return Err(store_error(e)),
+            };
+            let next = State {
+                root,
+                rules,
+                rules_source,
+                version,
+            };
             n.replace(next, paths);
-            Ok(())
+            Ok(true)
         })
         .await
         .map_err(|e| DbError::internal(format!("write task: {e}")))?
@@ -408,7 +475,7 @@ impl Database {
 
     /// Replaces the namespace's rules; refused, with line and column, unless they load.
     pub async fn set_rules(&self, ns: &str, source: &str) -> DbResult<()> {
-        let rules = Ruleset::parse(source)
+        Ruleset::parse(source)
             .map_err(|e| DbError::bad_request(format!("Error saving rules - {e}")))?;
         let n = self.namespace(ns).await?;
         let _one_writer = n.writing.lock().await;
@@ -416,15 +483,8 @@ impl Database {
             .put_rtdb_rules(ns, source)
             .await
             .map_err(store_error)?;
-        let state = n.current();
-        n.replace(
-            State {
-                root: state.root.clone(),
-                rules: Arc::new(rules),
-                rules_source: source.to_owned(),
-            },
-            Vec::new(),
-        );
+        // The rules change moved the stored version on: read it back with everything.
+        n.replace(self.load(ns).await?, Vec::new());
         Ok(())
     }
 }

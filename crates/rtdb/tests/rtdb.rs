@@ -208,6 +208,42 @@ async fn stored_rows_follow_the_tree_through_edge_cases() {
     );
 }
 
+/// Two services on one store (two instances on one database): a write computed from a
+/// namespace another instance has changed since is retried on the fresh tree, so nothing
+/// is lost and increments add up.
+#[tokio::test]
+async fn instances_writing_one_namespace_are_serialised_by_the_store() {
+    let (store, clock, one) = setup().await;
+    let two = Database::new(store.clone(), clock.clone(), RULES.into());
+    let admin = &Caller::Admin;
+    let inc = |n: i64| json!({".sv": {"increment": n}});
+    // Both hold the namespace in memory.
+    one.set("ns", &p("/n"), json!(1), admin, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        two.get("ns", &p("/n"), None, admin).await.unwrap(),
+        json!(1)
+    );
+    one.set("ns", &p("/n"), inc(10), admin, None).await.unwrap();
+    one.set("ns", &p("/other"), json!("one"), admin, None)
+        .await
+        .unwrap();
+    // `two` still holds n = 1; its write finds the store moved on and starts again.
+    two.set("ns", &p("/n"), inc(100), admin, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        two.get("ns", &p("/"), None, admin).await.unwrap(),
+        json!({"n": 111, "other": "one"})
+    );
+    let fresh = Database::new(store, clock, RULES.into());
+    assert_eq!(
+        fresh.get("ns", &p("/n"), None, admin).await.unwrap(),
+        json!(111)
+    );
+}
+
 /// A failed if-match answers with the current value only to a caller who may read it.
 #[tokio::test]
 async fn if_match_does_not_leak_what_the_rules_hide() {

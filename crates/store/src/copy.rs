@@ -27,6 +27,7 @@ const TABLES: &[&str] = &[
     "project_configs",
     "rtdb_nodes",
     "rtdb_rules",
+    "rtdb_versions",
     "events",
 ];
 

@@ -365,42 +365,41 @@ async fn rtdb_writes_replace_subtrees(s: &dyn Store) {
     let rows = |v: Vec<(String, String)>| -> Vec<String> {
         v.into_iter().map(|(p, v)| format!("{p}={v}")).collect()
     };
-    s.rtdb_write(
-        "db",
-        &[w(
-            "",
-            &[
-                ("a/b/x", "1"),
-                ("a/b/y", "2"),
-                ("a/bc", "3"),
-                ("z", "\"s\""),
-            ],
-        )],
-    )
-    .await
-    .unwrap();
-    s.rtdb_write("other", &[w("a", &[("a", "9")])])
+    assert_eq!(s.rtdb_version("db").await.unwrap(), 0);
+    let first = [
+        ("a/b/x", "1"),
+        ("a/b/y", "2"),
+        ("a/bc", "3"),
+        ("z", "\"s\""),
+    ];
+    let v = s.rtdb_write("db", 0, &[w("", &first)]).await.unwrap();
+    assert_eq!(v, 1);
+    // A write computed from an older version is refused and changes nothing.
+    assert_eq!(
+        s.rtdb_write("db", 0, &[w("", &[])]).await,
+        Err(StoreError::Stale)
+    );
+    s.rtdb_write("other", 0, &[w("a", &[("a", "9")])])
         .await
         .unwrap();
-    s.rtdb_write(
-        "db",
-        &[
-            w("a/b", &[("a/b/n", "4")]),
-            w("z/deeper", &[("z/deeper", "5")]),
-        ],
-    )
-    .await
-    .unwrap();
+    let both = [
+        w("a/b", &[("a/b/n", "4")]),
+        w("z/deeper", &[("z/deeper", "5")]),
+    ];
+    let v = s.rtdb_write("db", v, &both).await.unwrap();
     assert_eq!(
         rows(s.rtdb_nodes("db").await.unwrap()),
         ["a/b/n=4", "a/bc=3", "z/deeper=5"]
     );
     // A primitive root replaces everything; deleting the root empties the namespace.
-    s.rtdb_write("db", &[w("", &[("", "7")])]).await.unwrap();
+    let v = s.rtdb_write("db", v, &[w("", &[("", "7")])]).await.unwrap();
     assert_eq!(rows(s.rtdb_nodes("db").await.unwrap()), ["=7"]);
-    s.rtdb_write("db", &[w("q", &[("q", "1")])]).await.unwrap();
+    let v = s
+        .rtdb_write("db", v, &[w("q", &[("q", "1")])])
+        .await
+        .unwrap();
     assert_eq!(rows(s.rtdb_nodes("db").await.unwrap()), ["q=1"]);
-    s.rtdb_write("db", &[w("", &[])]).await.unwrap();
+    let v = s.rtdb_write("db", v, &[w("", &[])]).await.unwrap();
     assert!(s.rtdb_nodes("db").await.unwrap().is_empty());
     assert_eq!(rows(s.rtdb_nodes("other").await.unwrap()), ["a=9"]);
     assert_eq!(s.rtdb_rules("db").await.unwrap(), None);
@@ -411,6 +410,12 @@ async fn rtdb_writes_replace_subtrees(s: &dyn Store) {
     assert_eq!(
         s.rtdb_rules("db").await.unwrap().as_deref(),
         Some("{\"rules\": {\".read\": true}}")
+    );
+    // A rules change moves the version on: writes computed before it are refused.
+    assert_eq!(s.rtdb_version("db").await.unwrap(), v + 2);
+    assert_eq!(
+        s.rtdb_write("db", v, &[w("", &[])]).await,
+        Err(StoreError::Stale)
     );
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{cmd, run, start, start_env, temp_dir, Running};
+use super::{cmd, run, start, start_env, start_logged, temp_dir, Running};
 
 /// A schema of its own in the test database (reruns start empty), or `None`, with a note,
 /// without `FK_TEST_DATABASE_URL`.
@@ -54,6 +54,8 @@ struct Cluster {
     key: String,
     admin: String,
     nodes: Vec<Running>,
+    /// Each instance's database port.
+    dbs: Vec<String>,
     http: reqwest::Client,
 }
 
@@ -74,13 +76,22 @@ impl Cluster {
             "no SQLite file with database_url"
         );
         let mut nodes = Vec::new();
+        let mut dbs = Vec::new();
         for n in 0..size {
             let dir = root.join(format!("node{n}"));
             if n > 0 {
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::copy(first.join("master.key"), dir.join("master.key")).unwrap();
             }
-            nodes.push(start_env(&dir, &[], &env));
+            let (node, lines) = start_logged(&dir, &[], &env);
+            let db = lines
+                .iter()
+                .find_map(|l| l.split("database REST on ").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap()
+                .to_owned();
+            nodes.push(node);
+            dbs.push(db);
         }
         Some(Self {
             pg,
@@ -89,6 +100,7 @@ impl Cluster {
             key,
             admin,
             nodes,
+            dbs,
             http: reqwest::Client::new(),
         })
     }
@@ -377,6 +389,73 @@ async fn three_instances_on_one_database_act_as_one() {
     )
     .await;
     feed.abort();
+
+    // The JSON database: a write through one instance is read through another at once,
+    // and increments through all three at the same time add up.
+    let db =
+        |n: usize, path: &str| format!("{}/{path}.json?ns=demo-firekeeper-default-rtdb", c.dbs[n]);
+    let put = c
+        .http
+        .put(db(0, "shared/n"))
+        .bearer_auth(&c.admin)
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    within(
+        Duration::from_secs(1),
+        "a write seen through another instance",
+        || {
+            let (http, url, admin) = (c.http.clone(), db(1, "shared/n"), c.admin.clone());
+            async move {
+                let v: Value = http
+                    .get(url)
+                    .bearer_auth(admin)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                v == json!(1)
+            }
+        },
+    )
+    .await;
+    let mut increments = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let (http, url, admin) = (c.http.clone(), db(i % 3, "shared/n"), c.admin.clone());
+        increments.spawn(async move {
+            let body = json!({".sv": {"increment": 1}});
+            http.put(url)
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    while let Some(status) = increments.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let total: Value = c
+        .http
+        .get(db(2, "shared/n"))
+        .bearer_auth(&c.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        total,
+        json!(31),
+        "increments through three instances add up"
+    );
 
     // Racing sign-ups with one email, spread over the three, create one user: the
     // database's unique index decides, not a lock in any one process.

@@ -11,3 +11,10 @@ CREATE TABLE rtdb_rules (
     ns     TEXT PRIMARY KEY,
     source TEXT NOT NULL
 );
+
+-- Each namespace's version, raised by every write and rules change: a write names the
+-- version it was computed from, so instances writing one namespace at once are serialised.
+CREATE TABLE rtdb_versions (
+    ns      TEXT PRIMARY KEY,
+    version BIGINT NOT NULL
+);

@@ -1144,8 +1144,48 @@ macro_rules! impl_store {
                 .map_err(backend)
             }
 
-            async fn rtdb_write(&self, ns: &str, writes: &[RtdbWrite]) -> StoreResult<()> {
+            async fn rtdb_version(&self, ns: &str) -> StoreResult<i64> {
+                let row: Option<(i64,)> =
+                    sqlx::query_as(&dialect_sql("SELECT version FROM rtdb_versions WHERE ns = ?"))
+                        .bind(ns)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(backend)?;
+                Ok(row.map_or(0, |(v,)| v))
+            }
+
+            async fn rtdb_write(
+                &self,
+                ns: &str,
+                version: i64,
+                writes: &[RtdbWrite],
+            ) -> StoreResult<i64> {
                 let mut tx = self.writer.begin().await.map_err(backend)?;
+                // First, so a racing writer waits here (PostgreSQL) and then finds the
+                // version moved on.
+                let moved = if version == 0 {
+                    sqlx::query(&dialect_sql(
+                        "INSERT INTO rtdb_versions (ns, version) VALUES (?, 1) \
+                         ON CONFLICT (ns) DO NOTHING",
+                    ))
+                    .bind(ns)
+                    .execute(&mut *tx)
+                    .await
+                } else {
+                    sqlx::query(&dialect_sql(
+                        "UPDATE rtdb_versions SET version = version + 1 \
+                         WHERE ns = ? AND version = ?",
+                    ))
+                    .bind(ns)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await
+                }
+                .map_err(backend)?
+                .rows_affected();
+                if moved != 1 {
+                    return Err(StoreError::Stale);
+                }
                 for w in writes {
                     // A leaf at an ancestor gives way to the new subtree.
                     let mut ancestor = String::new();
@@ -1203,7 +1243,8 @@ macro_rules! impl_store {
                     }
                 }
                 notify(&mut *tx, &format!("rtdb:{ns}")).await?;
-                tx.commit().await.map_err(backend)
+                tx.commit().await.map_err(backend)?;
+                Ok(version + 1)
             }
 
             async fn rtdb_rules(&self, ns: &str) -> StoreResult<Option<String>> {
@@ -1217,16 +1258,27 @@ macro_rules! impl_store {
             }
 
             async fn put_rtdb_rules(&self, ns: &str, source: &str) -> StoreResult<()> {
+                let mut tx = self.writer.begin().await.map_err(backend)?;
                 sqlx::query(&dialect_sql(
                     "INSERT INTO rtdb_rules (ns, source) VALUES (?, ?) \
                      ON CONFLICT (ns) DO UPDATE SET source = excluded.source",
                 ))
                 .bind(ns)
                 .bind(source)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-                notify(&self.writer, &format!("rtdb:{ns}")).await
+                // A write computed under the old rules must not land after them.
+                sqlx::query(&dialect_sql(
+                    "INSERT INTO rtdb_versions (ns, version) VALUES (?, 1) \
+                     ON CONFLICT (ns) DO UPDATE SET version = rtdb_versions.version + 1",
+                ))
+                .bind(ns)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                notify(&mut *tx, &format!("rtdb:{ns}")).await?;
+                tx.commit().await.map_err(backend)
             }
         }
 
