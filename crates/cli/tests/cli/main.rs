@@ -85,6 +85,16 @@ fn start_logged(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Running, 
     (Running { child, base }, lines)
 }
 
+/// The database port's base URL, from a server's start-up log lines.
+fn database_base(lines: &[String]) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.split("database REST on ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the server logs its database port")
+        .to_owned()
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -1084,12 +1094,7 @@ async fn database_rules_file_is_checked_and_applied() {
     )
     .unwrap();
     let (server, lines) = start_logged(&data, &["--emulator"], &[]);
-    let db = lines
-        .iter()
-        .find_map(|l| l.split("database REST on ").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let db = database_base(&lines);
     let status = |path: &str| {
         let url = format!("{db}/{path}.json");
         async move { reqwest::get(url).await.unwrap().status().as_u16() }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{cmd, run, start, start_env, start_logged, temp_dir, Running};
+use super::{cmd, database_base, run, start, start_env, start_logged, temp_dir, Running};
 
 /// A schema of its own in the test database (reruns start empty), or `None`, with a note,
 /// without `FK_TEST_DATABASE_URL`.
@@ -84,14 +84,8 @@ impl Cluster {
                 std::fs::copy(first.join("master.key"), dir.join("master.key")).unwrap();
             }
             let (node, lines) = start_logged(&dir, &[], &env);
-            let db = lines
-                .iter()
-                .find_map(|l| l.split("database REST on ").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-                .unwrap()
-                .to_owned();
             nodes.push(node);
-            dbs.push(db);
+            dbs.push(database_base(&lines));
         }
         Some(Self {
             pg,
