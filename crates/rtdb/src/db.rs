@@ -32,6 +32,39 @@ pub struct State {
     version: i64,
 }
 
+impl State {
+    /// Whether `caller` may read `at` (with `query`) at `now_ms`; admins always may.
+    fn readable(
+        &self,
+        at: &[String],
+        query: Option<&ReadQuery>,
+        caller: &Caller,
+        now_ms: i64,
+    ) -> bool {
+        match caller {
+            Caller::Admin => true,
+            Caller::User(auth) => {
+                let query = query.map(ReadQuery::for_rules).unwrap_or_default();
+                let ctx = Context { auth, now_ms };
+                self.rules.read(&self.root, at, &query, &ctx).allowed
+            }
+        }
+    }
+
+    /// A query by a child or by value needs its `.indexOn` in the rules, as Firebase does.
+    fn check_index(&self, at: &[String], query: Option<&ReadQuery>) -> DbResult<()> {
+        match query.and_then(ReadQuery::needed_index) {
+            Some(index) if !self.rules.index_on(at).contains(&index) => {
+                Err(DbError::bad_request(format!(
+                    "Index not defined, add \".indexOn\": \"{index}\", for path \"{}\", to the rules",
+                    path::display(at)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A committed change, as listeners hear of it: the namespace after it, and the paths it
 /// wrote (none for a change of rules).
 pub struct Commit {
@@ -209,13 +242,6 @@ impl Database {
         map.remove(ns);
     }
 
-    fn context<'a>(&self, auth: &'a Value) -> Context<'a> {
-        Context {
-            auth,
-            now_ms: self.clock.now_ms(),
-        }
-    }
-
     /// Reads `at` (stored form, with priorities), after the rules allow it.
     pub async fn get(
         &self,
@@ -226,23 +252,10 @@ impl Database {
     ) -> DbResult<Value> {
         let n = self.namespace(ns).await?;
         let state = n.current();
-        if let Caller::User(auth) = caller {
-            let rules_query = query.map(ReadQuery::for_rules).unwrap_or_default();
-            let decision = state
-                .rules
-                .read(&state.root, at, &rules_query, &self.context(auth));
-            if !decision.allowed {
-                return Err(DbError::permission_denied());
-            }
+        if !state.readable(at, query, caller, self.clock.now_ms()) {
+            return Err(DbError::permission_denied());
         }
-        if let Some(index) = query.and_then(ReadQuery::needed_index) {
-            if !state.rules.index_on(at).contains(&index) {
-                return Err(DbError::bad_request(format!(
-                    "Index not defined, add \".indexOn\": \"{index}\", for path \"{}\", to the rules",
-                    path::display(at)
-                )));
-            }
-        }
+        state.check_index(at, query)?;
         let node = tree::get(&state.root, at);
         Ok(match query {
             Some(q) => q.apply(node),
@@ -378,15 +391,8 @@ impl Database {
                 let tag = etag::of(node);
                 if tag != expected {
                     // The current value goes back only to a caller who may read it.
-                    if let Caller::User(auth) = caller {
-                        let ctx = Context { auth, now_ms: now };
-                        if !state
-                            .rules
-                            .read(&state.root, at, &Default::default(), &ctx)
-                            .allowed
-                        {
-                            return Err(DbError::permission_denied());
-                        }
+                    if !state.readable(at, None, caller, now) {
+                        return Err(DbError::permission_denied());
                     }
                     return Ok(Err(Mismatch {
                         current: node.cloned().unwrap_or(Value::Null),
@@ -533,14 +539,7 @@ impl Database {
         if !listener.allowed(&state) {
             return Err(DbError::permission_denied());
         }
-        if let Some(index) = listener.query.as_ref().and_then(ReadQuery::needed_index) {
-            if !state.rules.index_on(at).contains(&index) {
-                return Err(DbError::bad_request(format!(
-                    "Index not defined, add \".indexOn\": \"{index}\", for path \"{}\", to the rules",
-                    path::display(at)
-                )));
-            }
-        }
+        state.check_index(at, listener.query.as_ref())?;
         let first = listener.whole(&state);
         Ok((listener, first))
     }
@@ -548,24 +547,12 @@ impl Database {
 
 impl Listener {
     fn allowed(&self, state: &State) -> bool {
-        match &self.caller {
-            Caller::Admin => true,
-            Caller::User(auth) => {
-                let query = self
-                    .query
-                    .as_ref()
-                    .map(ReadQuery::for_rules)
-                    .unwrap_or_default();
-                let ctx = Context {
-                    auth,
-                    now_ms: self.clock.now_ms(),
-                };
-                state
-                    .rules
-                    .read(&state.root, &self.at, &query, &ctx)
-                    .allowed
-            }
-        }
+        state.readable(
+            &self.at,
+            self.query.as_ref(),
+            &self.caller,
+            self.clock.now_ms(),
+        )
     }
 
     fn whole(&self, state: &State) -> Event {

@@ -145,17 +145,46 @@ fn render(v: &Value, pretty: bool) -> String {
 /// The largest REST write (spec §7).
 pub const MAX_WRITE_BYTES: usize = 16 * 1024 * 1024;
 
+/// What a request addresses, read once: its parameters, the decoded path (without
+/// `.json`, and whether it had it) and the namespace.
+struct Target {
+    params: Params,
+    path: String,
+    json: bool,
+    ns: String,
+}
+
+fn target(rt: &Rtdb, uri: &Uri) -> DbResult<Target> {
+    let params = Params::parse(uri.query());
+    let decoded = percent_encoding::percent_decode_str(uri.path())
+        .decode_utf8()
+        .map_err(|_| DbError::bad_request("Invalid path: not UTF-8"))?;
+    let (path, json) = match decoded.strip_suffix(".json") {
+        Some(p) => (p.to_owned(), true),
+        None => (decoded.into_owned(), false),
+    };
+    let ns = namespace(rt, &params)?;
+    Ok(Target {
+        params,
+        path,
+        json,
+        ns,
+    })
+}
+
 async fn handle(State(rt): State<Arc<Rtdb>>, request: Request<Body>) -> Response<Body> {
-    if let Ok(ns) = namespace(&rt, &Params::parse(request.uri().query())) {
-        rt.follow_project(project_of(&ns));
-    }
+    let t = match target(&rt, request.uri()) {
+        Ok(t) => t,
+        Err(e) => return error(e),
+    };
+    rt.follow_project(project_of(&t.ns));
     let streaming = request
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
     if streaming && request.method() == Method::GET {
-        return match stream(rt, request.uri(), request.headers()).await {
+        return match stream(rt, t, request.headers()).await {
             Ok(res) => res,
             Err(e) => error(e),
         };
@@ -172,7 +201,7 @@ async fn handle(State(rt): State<Arc<Rtdb>>, request: Request<Body>) -> Response
             })
         }
     };
-    match serve(&rt, parts.method, &parts.uri, &parts.headers, &body).await {
+    match serve(&rt, t, parts.method, &parts.headers, &body).await {
         Ok(res) => res,
         Err(e) => error(e),
     }
@@ -180,28 +209,29 @@ async fn handle(State(rt): State<Arc<Rtdb>>, request: Request<Body>) -> Response
 
 async fn serve(
     rt: &Rtdb,
+    t: Target,
     method: Method,
-    uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> DbResult<Response<Body>> {
-    let params = Params::parse(uri.query());
+    let Target {
+        params,
+        path: raw_path,
+        json,
+        ns,
+    } = t;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let method = match (&method, header("x-http-method-override")) {
         (&Method::POST, Some(m)) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
             .map_err(|_| DbError::bad_request("invalid X-HTTP-Method-Override"))?,
         _ => method,
     };
-    let raw_path = percent_encoding::percent_decode_str(uri.path())
-        .decode_utf8()
-        .map_err(|_| DbError::bad_request("Invalid path: not UTF-8"))?;
-    let Some(raw_path) = raw_path.strip_suffix(".json") else {
+    if !json {
         return Err(DbError {
             status: 404,
             message: "Not found: database paths end in .json".into(),
         });
-    };
-    let ns = namespace(rt, &params)?;
+    }
     let (caller, _) = caller(rt, &ns, headers, &params).await?;
     let pretty = params.get("print").as_deref() == Some("pretty");
     let silent = params.get("print").as_deref() == Some("silent");
@@ -230,7 +260,7 @@ async fn serve(
     if raw_path.starts_with("/.info") && method != Method::GET {
         return Err(DbError::bad_request("/.info is not writable"));
     }
-    let at = path::parse(raw_path)?;
+    let at = path::parse(&raw_path)?;
     let wants_etag = header("x-firebase-etag") == Some("true");
     let if_match = header("if-match");
 
@@ -487,13 +517,11 @@ fn event_frame(e: &Event) -> Bytes {
 /// `GET` with `Accept: text/event-stream` (spec §5): the whole value first, then a `put`
 /// per change, `keep-alive` every 30 s, `cancel` when the rules stop allowing the read,
 /// and `auth_revoked` when the token expires or its user is revoked, disabled or deleted.
-async fn stream(rt: Arc<Rtdb>, uri: &Uri, headers: &HeaderMap) -> DbResult<Response<Body>> {
-    let params = Params::parse(uri.query());
-    let raw_path = percent_encoding::percent_decode_str(uri.path())
-        .decode_utf8()
-        .map_err(|_| DbError::bad_request("Invalid path: not UTF-8"))?;
-    let at = path::parse(raw_path.strip_suffix(".json").unwrap_or(&raw_path))?;
-    let ns = namespace(&rt, &params)?;
+async fn stream(rt: Arc<Rtdb>, t: Target, headers: &HeaderMap) -> DbResult<Response<Body>> {
+    let Target {
+        params, path, ns, ..
+    } = t;
+    let at = path::parse(&path)?;
     let (caller, token) = caller(&rt, &ns, headers, &params).await?;
     let query = ReadQuery::from_params(|n| params.get(n))?;
     let (listener, first) = rt.db.listen(&ns, &at, query, caller).await?;

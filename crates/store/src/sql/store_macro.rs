@@ -134,6 +134,23 @@ macro_rules! impl_store {
 
 
 
+        /// The end of every account insert or update: the federated-id index, the new
+        /// session if any, the events (last), and the commit.
+        async fn finish_account_write(
+            mut tx: sqlx::Transaction<'_, $db>,
+            scope: &Scope,
+            acc: &Account,
+            session: Option<&Session>,
+            events: &[Event],
+        ) -> StoreResult<()> {
+            sync_federated(&mut tx, scope, acc).await?;
+            if let Some(s) = session {
+                insert_session(&mut tx, s).await?;
+            }
+            insert_events(&mut tx, events).await?;
+            tx.commit().await.map_err(backend)
+        }
+
         /// Rewrites the federated-id index of one account (the uniqueness of provider + raw id).
         async fn sync_federated(
             tx: &mut sqlx::Transaction<'_, $db>,
@@ -315,12 +332,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-                sync_federated(&mut tx, scope, acc).await?;
-                if let Some(s) = session {
-                    insert_session(&mut tx, s).await?;
-                }
-                insert_events(&mut tx, events).await?;
-                tx.commit().await.map_err(backend)
+                finish_account_write(tx, scope, acc, session, events).await
             }
 
             async fn update_account(
@@ -360,12 +372,7 @@ macro_rules! impl_store {
                         None => StoreError::NotFound,
                     });
                 }
-                sync_federated(&mut tx, scope, acc).await?;
-                if let Some(s) = session {
-                    insert_session(&mut tx, s).await?;
-                }
-                insert_events(&mut tx, events).await?;
-                tx.commit().await.map_err(backend)
+                finish_account_write(tx, scope, acc, session, events).await
             }
 
             async fn set_last_login_at(
