@@ -38,6 +38,8 @@ const {
   connectAuthEmulator,
   getAuth,
   createUserWithEmailAndPassword,
+  sendPasswordResetEmail,
+  sendSignInLinkToEmail,
   signInAnonymously,
   signInWithCustomToken,
   signInWithEmailAndPassword,
@@ -136,9 +138,9 @@ function audienceFor(handlerPath) {
 }
 
 // Registers handler paths as the project's triggers (replacing the whole map).
-async function setTriggers(server, handlersUrl, { beforeCreate, beforeSignIn }, { audience = true } = {}) {
+async function setTriggers(server, handlersUrl, { beforeCreate, beforeSignIn, beforeSendEmail }, { audience = true } = {}) {
   const triggers = {};
-  for (const [event, p] of Object.entries({ beforeCreate, beforeSignIn })) {
+  for (const [event, p] of Object.entries({ beforeCreate, beforeSignIn, beforeSendEmail })) {
     if (!p) continue;
     assert.equal(H.handlerEvent(p), event, `${p} is a ${H.handlerEvent(p)} handler`);
     triggers[event] = { functionUri: handlersUrl + p };
@@ -408,6 +410,48 @@ for (const emulator of [true, false]) {
         ['/v1/record-before-create', '/v2/record-before-sign-in'],
       );
     });
+
+    // beforeSendEmail runs before reset and sign-in-link emails and can stop them. Emulator
+    // mode only here: these default-mode servers have no mail server, so production refuses
+    // to send before any function runs (the Rust API tests cover default mode with a mailer).
+    for (const api of ['v1', 'v2']) {
+      it(`${api}: beforeSendEmail sees reset and sign-in-link emails and can stop one`, {
+        timeout: TEST_TIMEOUT,
+        skip: !emulator && 'no mail server on this default-mode server',
+      }, async () => {
+        await setTriggers(server, handlers.url, { beforeSendEmail: `/${api}/email-domain-block` });
+        const good = uniqueEmail(`mail-${api}`);
+        const linkOnly = uniqueEmail(`mail-link-${api}`);
+        const bad = uniqueEmail(`mail-deny-${api}`, 'blocked.test');
+        await withClient(server, async (auth) => {
+          for (const email of [good, bad]) {
+            await createUserWithEmailAndPassword(auth, email, PASSWORD);
+            await signOut(auth);
+          }
+          await sendPasswordResetEmail(auth, good);
+          await sendSignInLinkToEmail(auth, linkOnly, { url: 'http://localhost/finish', handleCodeInApp: true });
+          await expectBlocked(
+            sendPasswordResetEmail(auth, bad),
+            'PERMISSION_DENIED',
+            'Emails to blocked.test are not sent',
+            'a reset email to a blocked domain',
+          );
+        });
+        const event = 'providers/cloud.auth/eventTypes/user.beforeSendEmail';
+        assert.deepEqual(
+          H.calls.map((c) => [c.path, c.eventType, c.emailType, c.recipient, c.user]),
+          [
+            [`/${api}/email-domain-block`, event, 'PASSWORD_RESET', good, undefined],
+            [`/${api}/email-domain-block`, event, 'EMAIL_SIGN_IN', linkOnly, undefined],
+            [`/${api}/email-domain-block`, event, 'PASSWORD_RESET', bad, undefined],
+          ],
+        );
+        const listed = await adminFetch(server, `/emulator/v1/projects/${PROJECT}/oobCodes`);
+        const emails = listed.body.oobCodes.map((c) => c.email);
+        assert.ok(emails.includes(good) && emails.includes(linkOnly), JSON.stringify(emails));
+        assert.ok(!emails.includes(bad), 'no code was made for the refused email');
+      });
+    }
 
     // Allow sign-up only from a specific domain.
     for (const [api, message] of [

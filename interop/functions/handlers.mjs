@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import * as functions from 'firebase-functions/v1';
 import {
+  beforeEmailSent,
   beforeUserCreated,
   beforeUserSignedIn,
   HttpsError,
@@ -46,6 +47,8 @@ function record(path, api, user, ctx) {
     timestamp: ctx.timestamp,
     isNewUser: ctx.additionalUserInfo?.isNewUser,
     providerId: ctx.additionalUserInfo?.providerId,
+    emailType: ctx.emailType,
+    recipient: ctx.additionalUserInfo?.email,
     user: user && {
       uid: user.uid,
       email: user.email,
@@ -61,9 +64,16 @@ function record(path, api, user, ctx) {
   });
 }
 
-// v1: functions.auth.user().beforeCreate / beforeSignIn, handler (user, context).
+// v1: functions.auth.user().beforeCreate / beforeSignIn, handler (user, context);
+// beforeEmail, handler (context): an email has no user record.
 function v1(path, event, fn) {
   const builder = functions.auth.user();
+  if (event === 'beforeSendEmail') {
+    return builder.beforeEmail((context) => {
+      record(path, 'v1', undefined, context);
+      return fn(context);
+    });
+  }
   const wrap = (user, context) => {
     record(path, 'v1', user, context);
     return fn(user, context);
@@ -77,6 +87,7 @@ function v2(path, event, fn) {
     record(path, 'v2', ev.data, ev);
     return fn(ev);
   };
+  if (event === 'beforeSendEmail') return beforeEmailSent(wrap);
   return event === 'beforeCreate' ? beforeUserCreated(wrap) : beforeUserSignedIn(wrap);
 }
 
@@ -96,6 +107,19 @@ for (const api of ['v1', 'v2']) {
     await sleep(SLOW_HANDLER_MS);
   });
 }
+
+// Emails to one domain are never sent (firebase-functions puts the recipient in
+// additionalUserInfo.email).
+def('/v1/email-domain-block', 'v1', 'beforeSendEmail', (context) => {
+  if (context.additionalUserInfo?.email?.endsWith('@blocked.test')) {
+    throw new functions.auth.HttpsError('permission-denied', 'Emails to blocked.test are not sent');
+  }
+});
+def('/v2/email-domain-block', 'v2', 'beforeSendEmail', (event) => {
+  if (event.additionalUserInfo?.email?.endsWith('@blocked.test')) {
+    throw new HttpsError('permission-denied', 'Emails to blocked.test are not sent');
+  }
+});
 
 // --- v1 (firebase-functions/v1), the German page's code ---
 

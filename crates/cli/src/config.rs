@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use firekeeper_core::blocking::{BlockingFunctions, BlockingPolicy, MAX_DEADLINE};
 use firekeeper_core::password::HashCost;
-use firekeeper_core::service::SessionPolicy;
+use firekeeper_core::service::{EmailActions, SessionPolicy};
+use firekeeper_server::{SmtpConfig, SmtpSecurity};
 use serde::Deserialize;
 
 /// Everything a file may set. Every field is optional: unset means "default".
@@ -37,6 +38,8 @@ pub struct FileConfig {
     pub blocking_deadline_ms: Option<u64>,
     pub blocking_functions: Option<BlockingFunctions>,
     pub blocking_policy: Option<BlockingPolicy>,
+    pub smtp: Option<SmtpConfig>,
+    pub email: Option<EmailActions>,
 }
 
 /// The settings in force.
@@ -68,6 +71,10 @@ pub struct Settings {
     pub blocking_deadline_ms: u64,
     pub blocking_functions: BlockingFunctions,
     pub blocking_policy: BlockingPolicy,
+    /// The mail server action emails go through; `None`: none are sent (emulator mode
+    /// logs the links).
+    pub smtp: Option<SmtpConfig>,
+    pub email_actions: EmailActions,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "firekeeper.toml";
@@ -96,6 +103,13 @@ const ENV_KEYS: &[&str] = &[
     "PASSWORD_HASH_MEMORY_KIB",
     "PASSWORD_HASH_ITERATIONS",
     "PASSWORD_HASH_PARALLELISM",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_SECURITY",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_FROM",
+    "SMTP_CA_FILE",
     "CONFIG",
 ];
 
@@ -119,6 +133,10 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
 impl FileConfig {
     fn cost(&mut self) -> &mut HashCost {
         self.password_hash.get_or_insert_with(HashCost::default)
+    }
+
+    fn smtp(&mut self) -> &mut SmtpConfig {
+        self.smtp.get_or_insert_with(SmtpConfig::default)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -174,6 +192,20 @@ impl FileConfig {
                 "PASSWORD_HASH_MEMORY_KIB" => self.cost().memory_kib = parse_env(name, value)?,
                 "PASSWORD_HASH_ITERATIONS" => self.cost().iterations = parse_env(name, value)?,
                 "PASSWORD_HASH_PARALLELISM" => self.cost().parallelism = parse_env(name, value)?,
+                "SMTP_HOST" => self.smtp().host = value.clone(),
+                "SMTP_PORT" => self.smtp().port = Some(parse_env(name, value)?),
+                "SMTP_SECURITY" => {
+                    self.smtp().security = match value.to_ascii_lowercase().as_str() {
+                        "starttls" => SmtpSecurity::Starttls,
+                        "tls" => SmtpSecurity::Tls,
+                        "none" => SmtpSecurity::None,
+                        _ => bail!("FIREKEEPER_{name}={value:?}: expected starttls, tls or none"),
+                    }
+                }
+                "SMTP_USERNAME" => self.smtp().username = Some(value.clone()),
+                "SMTP_PASSWORD" => self.smtp().password = Some(value.clone()),
+                "SMTP_FROM" => self.smtp().from = value.clone(),
+                "SMTP_CA_FILE" => self.smtp().ca_file = Some(PathBuf::from(value)),
                 _ => {} // CONFIG names the file, so it is read before the file is loaded.
             }
         }
@@ -216,7 +248,35 @@ impl FileConfig {
                 .unwrap_or(MAX_DEADLINE.as_millis() as u64),
             blocking_functions: self.blocking_functions.unwrap_or_default(),
             blocking_policy: self.blocking_policy.unwrap_or_default(),
+            smtp: self.smtp.filter(|m| !m.host.is_empty()),
+            email_actions: self.email.unwrap_or_default(),
         };
+        let mut s = s;
+        // Links in emails open the server's own action page unless another is named, and
+        // the server's own host may be a continue URL.
+        if let Some(public) = &s.public_url {
+            if s.email_actions.action_url.is_none() {
+                s.email_actions.action_url = Some(format!("{public}/__/auth/action"));
+            }
+            if let Some(host) = firekeeper_core::validate::uri_host(public) {
+                if !s.email_actions.authorized_domains.contains(&host) {
+                    s.email_actions.authorized_domains.push(host);
+                }
+            }
+        }
+        if let Some(url) = &s.email_actions.action_url {
+            if !firekeeper_core::validate::is_absolute_uri(url) {
+                bail!("[email] action_url must be an absolute http(s) URL");
+            }
+        }
+        if s.email_actions.code_lifetime_secs < 60 {
+            bail!("[email] code_lifetime_secs must be at least 60");
+        }
+        if let Some(smtp) = &s.smtp {
+            if let Err(e) = firekeeper_server::SmtpMailer::new(smtp) {
+                bail!("[smtp]: {e}");
+            }
+        }
         if !(1..=MAX_DEADLINE.as_millis() as u64).contains(&s.blocking_deadline_ms) {
             bail!("blocking_deadline_ms must be between 1 and 7000 (Firebase's 7 s deadline)");
         }

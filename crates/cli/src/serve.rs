@@ -78,6 +78,7 @@ pub fn auth_config(settings: &Settings) -> AuthConfig {
     };
     cfg.cookie_issuer_prefix = settings.cookie_issuer_prefix.clone();
     cfg.sessions = settings.sessions.clone();
+    cfg.email_actions = settings.email_actions.clone();
     cfg
 }
 
@@ -123,19 +124,26 @@ pub async fn run(settings: Settings) -> Result<()> {
     let dd = datadir::open(&settings).await?;
     let cfg = auth_config(&settings);
     let mode = cfg.mode;
-    let auth = Arc::new(
-        Auth::new(
-            cfg,
-            dd.store.clone(),
-            Arc::new(SystemClock),
-            dd.master.clone(),
-        )
-        .await
-        .context("cannot initialise signing keys")?
-        .with_hook_client(Arc::new(
-            firekeeper_server::HttpHookClient::new().context("cannot build the HTTP client")?,
-        )),
-    );
+    let mut auth = Auth::new(
+        cfg,
+        dd.store.clone(),
+        Arc::new(SystemClock),
+        dd.master.clone(),
+    )
+    .await
+    .context("cannot initialise signing keys")?
+    .with_hook_client(Arc::new(
+        firekeeper_server::HttpHookClient::new().context("cannot build the HTTP client")?,
+    ));
+    if let Some(smtp) = &settings.smtp {
+        let mailer = firekeeper_server::SmtpMailer::new(smtp).map_err(anyhow::Error::msg)?;
+        auth = auth.with_mailer(Arc::new(mailer));
+    } else if mode == Mode::Production {
+        tracing::info!(
+            "no [smtp] configured: password-reset, verification and sign-in emails are refused"
+        );
+    }
+    let auth = Arc::new(auth);
     let store: &dyn firekeeper_core::Store = &*dd.store;
     if mode == Mode::Production && store.api_keys(Some(&settings.project)).await?.is_empty() {
         let now = auth.clock().now_ms();

@@ -93,7 +93,7 @@ impl BlockingFunctions {
                 ));
             }
             for uri in std::iter::once(&trigger.function_uri).chain(&trigger.audience) {
-                if !is_absolute_uri(uri) {
+                if !crate::validate::is_absolute_uri(uri) {
                     return Err(Error::detail(
                         "INVALID_BLOCKING_FUNCTION",
                         "((Expected an absolute URI with valid scheme and host.))",
@@ -107,18 +107,6 @@ impl BlockingFunctions {
     pub fn trigger(&self, event: &str) -> Option<&Trigger> {
         self.triggers.get(event)
     }
-}
-
-/// `scheme://host...` with an http(s) scheme and a non-empty host.
-fn is_absolute_uri(uri: &str) -> bool {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
-        && !host.is_empty()
-        && !host.starts_with(':')
-        && !uri.chars().any(char::is_whitespace)
 }
 
 /// Firekeeper's built-in policies: the seeds' common scenarios as one line of config each.

@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod claims;
 pub mod clock;
 pub mod credentials;
+pub mod email;
 pub mod error;
 pub mod keyring;
 pub mod metrics;

@@ -18,6 +18,8 @@ pub struct Metrics {
     hook_calls: Mutex<BTreeMap<(String, &'static str), CallStats>>,
     /// event -> refusals by a built-in policy.
     policy_refusals: Mutex<BTreeMap<String, u64>>,
+    /// request type -> emails handed to the mailer.
+    emails_sent: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -32,6 +34,12 @@ impl Metrics {
     pub fn policy_refusal(&self, event: &str) {
         if let Ok(mut m) = self.policy_refusals.lock() {
             *m.entry(event.to_owned()).or_default() += 1;
+        }
+    }
+
+    pub fn email_sent(&self, request_type: &str) {
+        if let Ok(mut m) = self.emails_sent.lock() {
+            *m.entry(request_type.to_owned()).or_default() += 1;
         }
     }
 
@@ -81,6 +89,22 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "firekeeper_blocking_policy_refusals_total{{event=\"{event}\"}} {n}"
+            );
+        }
+        let sent = self
+            .emails_sent
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "# HELP firekeeper_emails_sent_total Action emails handed to the mail server.\n\
+             # TYPE firekeeper_emails_sent_total counter"
+        );
+        for (kind, n) in &sent {
+            let _ = writeln!(
+                out,
+                "firekeeper_emails_sent_total{{request_type=\"{kind}\"}} {n}"
             );
         }
         out

@@ -209,3 +209,47 @@ pub struct Event {
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub detail: Map<String, Value>,
 }
+
+/// Out-of-band action kinds (`requestType`).
+pub mod oob_kind {
+    pub const PASSWORD_RESET: &str = "PASSWORD_RESET";
+    pub const VERIFY_EMAIL: &str = "VERIFY_EMAIL";
+    pub const EMAIL_SIGNIN: &str = "EMAIL_SIGNIN";
+    pub const VERIFY_AND_CHANGE_EMAIL: &str = "VERIFY_AND_CHANGE_EMAIL";
+    pub const RECOVER_EMAIL: &str = "RECOVER_EMAIL";
+}
+
+/// A pending out-of-band code: one action on one account (or, for a sign-in link, on an
+/// email that may have no account yet). The code itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OobCode {
+    /// SHA-256 of the code.
+    pub code_hash: Vec<u8>,
+    pub scope: Scope,
+    pub created_at: i64,
+    /// Unix milliseconds; `i64::MAX` for codes that never expire (emulator mode).
+    pub expires_at: i64,
+    pub action: OobAction,
+}
+
+/// What a code does, stored as the row's document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OobAction {
+    /// One of [`oob_kind`].
+    pub request_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_id: Option<String>,
+    /// The address the action concerns: the account's email when the code was made (the
+    /// address to restore, for `RECOVER_EMAIL`).
+    pub email: String,
+    /// `VERIFY_AND_CHANGE_EMAIL`: the address to change to; `RECOVER_EMAIL`: the address
+    /// being undone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_email: Option<String>,
+    /// Emulator mode only: the code and its link, for the emulator's listing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}

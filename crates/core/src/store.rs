@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::model::{Account, Event, Scope, Session};
+use crate::model::{Account, Event, OobCode, Scope, Session};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UniqueField {
@@ -113,6 +113,15 @@ pub enum Change {
     Rtdb(String),
     /// The change feed was interrupted: anything may have changed meanwhile.
     Resync,
+}
+
+/// How a redeemed code changes its account.
+#[derive(Debug, Clone, Copy)]
+pub enum AccountWrite<'a> {
+    /// Nothing (the code is only used up).
+    None,
+    Create(&'a Account),
+    Update(&'a Account),
 }
 
 #[async_trait]
@@ -301,6 +310,25 @@ pub trait Store: Send + Sync + 'static {
     async fn service_account(&self, client_email: &str) -> StoreResult<Option<ServiceAccount>>;
     async fn service_accounts(&self, project: Option<&str>) -> StoreResult<Vec<ServiceAccount>>;
     async fn delete_service_account(&self, client_email: &str) -> StoreResult<bool>;
+
+    // Out-of-band codes.
+    async fn insert_oob_code(&self, code: &OobCode) -> StoreResult<()>;
+    async fn oob_code(&self, code_hash: &[u8]) -> StoreResult<Option<OobCode>>;
+    /// A scope's pending codes, oldest first (the emulator's listing).
+    async fn oob_codes(&self, scope: &Scope) -> StoreResult<Vec<OobCode>>;
+    /// Uses up a code and, in the same transaction, writes what it does: the account
+    /// (created, or updated under its version check as [`Store::update_account`]), its new
+    /// session and `events`. False, with nothing written, if the code was already used.
+    async fn redeem_oob_code(
+        &self,
+        code_hash: &[u8],
+        scope: &Scope,
+        account: AccountWrite<'_>,
+        session: Option<&Session>,
+        events: &[Event],
+    ) -> StoreResult<bool>;
+    /// Deletes codes that expired before `before_ms`; returns how many.
+    async fn prune_oob_codes(&self, before_ms: i64) -> StoreResult<u64>;
 
     // Per-project settings as a JSON document.
     async fn project_config(&self, project: &str) -> StoreResult<Option<serde_json::Value>>;

@@ -34,6 +34,34 @@ pub fn is_valid_local_id(id: &str) -> bool {
     !id.is_empty() && id.chars().count() <= 128 && !id.contains('\0')
 }
 
+/// `scheme://host...` with an http(s) scheme and a non-empty host.
+pub fn is_absolute_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+        && !host.is_empty()
+        && !host.starts_with(':')
+        && !uri.chars().any(char::is_whitespace)
+}
+
+/// The host of an absolute http(s) URI, lower-cased, without port or user info.
+pub fn uri_host(uri: &str) -> Option<String> {
+    if !is_absolute_uri(uri) {
+        return None;
+    }
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host_port.split(':').next()?
+    };
+    Some(host.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +76,21 @@ mod tests {
         ] {
             assert!(!is_valid_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn uri_hosts() {
+        assert_eq!(
+            uri_host("https://App.Example.com:8443/x?y#z").as_deref(),
+            Some("app.example.com")
+        );
+        assert_eq!(
+            uri_host("http://user@localhost/").as_deref(),
+            Some("localhost")
+        );
+        assert_eq!(uri_host("http://[::1]:9/").as_deref(), Some("::1"));
+        assert_eq!(uri_host("/relative"), None);
+        assert_eq!(uri_host("ftp://x.io/f"), None);
     }
 
     #[test]

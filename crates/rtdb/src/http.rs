@@ -403,6 +403,7 @@ fn user_ctx(project: &str) -> Ctx {
         ip: None,
         user_agent: None,
         locale: None,
+        origin: None,
     }
 }
 

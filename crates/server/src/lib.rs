@@ -4,6 +4,7 @@
 mod cors;
 mod error;
 mod hook_client;
+mod mailer;
 mod request;
 mod routes;
 
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use hook_client::HttpHookClient;
+pub use mailer::{SmtpConfig, SmtpMailer, SmtpSecurity};
 
 /// Shared by every handler.
 #[derive(Clone)]

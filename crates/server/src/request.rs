@@ -96,6 +96,11 @@ impl Incoming {
         }
     }
 
+    /// The base URL the caller reached us at.
+    pub fn origin(&self) -> String {
+        base_url(&self.headers)
+    }
+
     pub fn user_agent(&self) -> Option<String> {
         self.header(header::USER_AGENT.as_str()).map(str::to_owned)
     }
@@ -256,6 +261,19 @@ pub fn typed<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, Error> {
             "Invalid JSON payload received. /{pointer} {problem}"
         ))
     })
+}
+
+/// The base URL clients used to reach us (honours a reverse proxy's forwarded proto).
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{proto}://{host}")
 }
 
 #[cfg(test)]

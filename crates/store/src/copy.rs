@@ -28,6 +28,7 @@ const TABLES: &[&str] = &[
     "rtdb_nodes",
     "rtdb_rules",
     "rtdb_versions",
+    "oob_codes",
     "events",
 ];
 

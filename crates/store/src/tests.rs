@@ -4,8 +4,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use firekeeper_core::model::{Account, Event, ProviderUserInfo, Scope, Session};
-use firekeeper_core::store::{Store, StoreError, StoredKey, UniqueField};
+use firekeeper_core::model::{
+    Account, Event, OobAction, OobCode, ProviderUserInfo, Scope, Session,
+};
+use firekeeper_core::store::{AccountWrite, Store, StoreError, StoredKey, UniqueField};
 use serde_json::json;
 
 use crate::{PgStore, SqliteStore};
@@ -92,6 +94,7 @@ on_both_backends!(
     concurrent_sign_ins_refreshes_and_revocations_commit,
     racing_instances_queue_one_signing_key,
     rtdb_writes_replace_subtrees,
+    codes_are_redeemed_once_with_their_change,
 );
 
 fn acc(id: &str, email: Option<&str>) -> Account {
@@ -510,4 +513,125 @@ async fn concurrent_sign_ins_refreshes_and_revocations_commit(s: &dyn Store) {
     assert!(all.iter().all(|x| x.revoked.is_some()));
     let events = s.account_events(&p, "a", 0, 1000).await.unwrap();
     assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+}
+
+fn code(hash: &[u8], scope: &Scope, uid: Option<&str>, at: i64) -> OobCode {
+    OobCode {
+        code_hash: hash.to_vec(),
+        scope: scope.clone(),
+        created_at: at,
+        expires_at: at + 3_600_000,
+        action: OobAction {
+            request_type: "VERIFY_EMAIL".into(),
+            local_id: uid.map(Into::into),
+            email: "a@x.io".into(),
+            ..Default::default()
+        },
+    }
+}
+
+async fn codes_are_redeemed_once_with_their_change(s: &dyn Store) {
+    let p = Scope::project("p");
+    let t = Scope {
+        project: "p".into(),
+        tenant: Some("t".into()),
+    };
+    s.create_account(&p, &acc("a", Some("a@x.io")), None, &[])
+        .await
+        .unwrap();
+    s.insert_oob_code(&code(b"h1", &p, Some("a"), 10))
+        .await
+        .unwrap();
+    s.insert_oob_code(&code(b"h2", &p, Some("a"), 20))
+        .await
+        .unwrap();
+    s.insert_oob_code(&code(b"h3", &t, None, 30)).await.unwrap();
+    assert_eq!(
+        s.oob_code(b"h1").await.unwrap(),
+        Some(code(b"h1", &p, Some("a"), 10))
+    );
+    let listed: Vec<Vec<u8>> = s
+        .oob_codes(&p)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.code_hash)
+        .collect();
+    assert_eq!(listed, vec![b"h1".to_vec(), b"h2".to_vec()]);
+    assert_eq!(s.oob_codes(&t).await.unwrap().len(), 1);
+
+    // A change that loses to a concurrent write keeps the code.
+    let stale = s.get_account(&p, "a").await.unwrap().unwrap();
+    let mut fresh = stale.clone();
+    fresh.display_name = Some("meanwhile".into());
+    s.update_account(&p, &fresh, None, &[]).await.unwrap();
+    let mut verified = stale.clone();
+    verified.email_verified = true;
+    assert_eq!(
+        s.redeem_oob_code(b"h1", &p, AccountWrite::Update(&verified), None, &[])
+            .await,
+        Err(StoreError::Stale)
+    );
+    assert!(s.oob_code(b"h1").await.unwrap().is_some());
+    // Redeemed with the change, once.
+    let mut verified = s.get_account(&p, "a").await.unwrap().unwrap();
+    verified.email_verified = true;
+    let events = [event("email_verified", 40)];
+    assert!(s
+        .redeem_oob_code(b"h1", &p, AccountWrite::Update(&verified), None, &events)
+        .await
+        .unwrap());
+    assert!(
+        s.get_account(&p, "a")
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
+    assert_eq!(s.oob_code(b"h1").await.unwrap(), None);
+    assert!(!s
+        .redeem_oob_code(b"h1", &p, AccountWrite::Update(&verified), None, &[])
+        .await
+        .unwrap());
+    // A sign-in link creates its account and session in the same transaction; a taken
+    // email rolls the redemption back.
+    let mut twin = acc("b", Some("a@x.io"));
+    twin.created_at = 2;
+    assert_eq!(
+        s.redeem_oob_code(
+            b"h3",
+            &t,
+            AccountWrite::Create(&acc("b", Some("a@x.io"))),
+            None,
+            &[]
+        )
+        .await
+        .map(|_| ()),
+        Ok(())
+    );
+    assert_eq!(
+        s.redeem_oob_code(b"h2", &p, AccountWrite::Create(&twin), None, &[])
+            .await,
+        Err(StoreError::Conflict(UniqueField::Email))
+    );
+    assert!(s.oob_code(b"h2").await.unwrap().is_some());
+    let mut sess = session("s-b", b"rb");
+    sess.local_id = "c".into();
+    assert!(s
+        .redeem_oob_code(
+            b"h2",
+            &p,
+            AccountWrite::Create(&acc("c", Some("c@x.io"))),
+            Some(&sess),
+            &[]
+        )
+        .await
+        .unwrap());
+    assert!(s.get_account(&p, "c").await.unwrap().is_some());
+    assert_eq!(s.session("s-b").await.unwrap().unwrap().local_id, "c");
+    assert!(s.get_account(&t, "b").await.unwrap().is_some());
+    // Expired codes are pruned.
+    s.insert_oob_code(&code(b"h4", &p, None, 50)).await.unwrap();
+    assert_eq!(s.prune_oob_codes(50 + 3_600_001).await.unwrap(), 1);
+    assert!(s.oob_codes(&p).await.unwrap().is_empty());
 }

@@ -37,6 +37,7 @@ pub(crate) async fn open_admin(s: &Settings) -> anyhow::Result<(DataDir, Auth, C
         ip: None,
         user_agent: Some("firekeeper-cli".to_owned()),
         locale: None,
+        origin: None,
     };
     Ok((dd, auth, ctx))
 }

@@ -122,9 +122,9 @@ impl Auth {
                 "upgradeToFederatedLogin is not implemented yet.".into(),
             ));
         }
-        if req.oob_code.is_some() && req.id_token.is_none() && req.local_id.is_none() {
-            // No out-of-band codes are issued yet, so none can be valid.
-            return Err(Error::code("INVALID_OOB_CODE"));
+        // A code names its account and action; the other fields play no part.
+        if let Some(code) = req.oob_code.as_deref() {
+            return self.apply_oob_code(ctx, code).await;
         }
         if req.id_token.is_none() && !privileged {
             return Err(Error::detail(
@@ -156,9 +156,13 @@ impl Auth {
             }
             None => None,
         };
-        let (acc, tokens) = self
+        let (acc, tokens, replaced_email) = self
             .retry_stale(|| self.update_once(ctx, &req, new_hash.as_deref()))
             .await?;
+        // The user changed their own sign-in email: the old address can undo it.
+        if let (Some(old), false) = (replaced_email, privileged) {
+            self.offer_recovery(ctx, &acc, &old).await;
+        }
         if let (true, Some(at)) = (privileged, req.last_login_at) {
             self.store()
                 .set_last_login_at(&ctx.scope(), &acc.local_id, at)
@@ -189,7 +193,7 @@ impl Auth {
         ctx: &Ctx,
         req: &UpdateRequest,
         new_hash: Option<&str>,
-    ) -> Result<(Account, Option<IssuedTokens>)> {
+    ) -> Result<(Account, Option<IssuedTokens>, Option<String>)> {
         let privileged = ctx.access.privileged;
         let scope = ctx.scope();
         let (mut acc, verified) = if let Some(tok) = req.id_token.as_deref() {
@@ -330,7 +334,11 @@ impl Auth {
             }
             None => None,
         };
-        Ok((acc, tokens))
+        let replaced_email = before
+            .email
+            .clone()
+            .filter(|old| acc.email.as_ref() != Some(old) && acc.email.is_some());
+        Ok((acc, tokens, replaced_email))
     }
 
     /// The audit events an update amounts to.

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::{Auth, Ctx};
 use crate::blocking::{
     interpret, BlockingFunctions, BlockingPolicy, HookReply, HookUpdates, BEFORE_CREATE,
-    BEFORE_SIGN_IN,
+    BEFORE_SEND_EMAIL, BEFORE_SIGN_IN,
 };
 use crate::error::{Error, Result};
 use crate::model::{event_kind, Account};
@@ -32,6 +32,15 @@ pub(crate) struct HookOutcome {
     pub updates: HookUpdates,
     /// Whether a function ran (and time passed in which the account may have changed).
     pub called: bool,
+}
+
+/// Whom a function call is about.
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    /// An account signing up or in, with the sign-in method.
+    User(&'a Account, &'a str),
+    /// An email about to be sent.
+    Email { email: &'a str, email_type: &'a str },
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -330,7 +339,12 @@ impl Auth {
         }
         let functions = self.blocking_functions(&ctx.access.project).await?;
         if let Some(u) = self
-            .call_hook(ctx, &functions, BEFORE_CREATE, pending, sign_in_method)
+            .call_hook(
+                ctx,
+                &functions,
+                BEFORE_CREATE,
+                Subject::User(pending, sign_in_method),
+            )
             .await?
         {
             apply(pending, &u);
@@ -363,7 +377,12 @@ impl Auth {
         }
         let functions = self.blocking_functions(&ctx.access.project).await?;
         if let Some(u) = self
-            .call_hook(ctx, &functions, BEFORE_SIGN_IN, acc, sign_in_method)
+            .call_hook(
+                ctx,
+                &functions,
+                BEFORE_SIGN_IN,
+                Subject::User(acc, sign_in_method),
+            )
             .await?
         {
             apply(acc, &u);
@@ -374,14 +393,34 @@ impl Auth {
         Ok(outcome)
     }
 
+    /// beforeSendEmail for an email about to be sent to `email` (`email_type`
+    /// `PASSWORD_RESET` or `EMAIL_SIGN_IN`): a failing function means nothing is sent. Its
+    /// answer has nothing else to say (`recaptchaActionOverride` concerns reCAPTCHA, which
+    /// Firekeeper does not run).
+    pub(crate) async fn before_send_email(
+        &self,
+        ctx: &Ctx,
+        email: &str,
+        email_type: &str,
+    ) -> Result<()> {
+        let functions = self.blocking_functions(&ctx.access.project).await?;
+        self.call_hook(
+            ctx,
+            &functions,
+            BEFORE_SEND_EMAIL,
+            Subject::Email { email, email_type },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// One call: `None` when the project registered no function for `event`.
     async fn call_hook(
         &self,
         ctx: &Ctx,
         functions: &BlockingFunctions,
         event: &str,
-        acc: &Account,
-        sign_in_method: &str,
+        subject: Subject<'_>,
     ) -> Result<Option<HookUpdates>> {
         let Some(trigger) = functions.trigger(event) else {
             return Ok(None);
@@ -411,9 +450,17 @@ impl Auth {
                 claims.insert(k.into(), v.clone().into());
             }
         }
-        claims.insert("sub".into(), acc.local_id.clone().into());
-        claims.insert("sign_in_method".into(), sign_in_method.into());
-        claims.insert("user_record".into(), user_record(acc));
+        match subject {
+            Subject::User(acc, sign_in_method) => {
+                claims.insert("sub".into(), acc.local_id.clone().into());
+                claims.insert("sign_in_method".into(), sign_in_method.into());
+                claims.insert("user_record".into(), user_record(acc));
+            }
+            Subject::Email { email, email_type } => {
+                claims.insert("email".into(), email.into());
+                claims.insert("email_type".into(), email_type.into());
+            }
+        }
         // Signed with the ID-token keys, as production: a function's Admin SDK verifies it
         // with the same certificates as ID tokens.
         let jwt = self.encode(self.id_keys(), &claims)?;
@@ -460,7 +507,9 @@ impl Auth {
                     reason = %e,
                     "blocking function"
                 );
-                self.audit_block(ctx, acc, event, sign_in_method, e).await;
+                if let Subject::User(acc, sign_in_method) = subject {
+                    self.audit_block(ctx, acc, event, sign_in_method, e).await;
+                }
             }
         }
         outcome.map(Some)

@@ -7,6 +7,7 @@ mod admin;
 mod blocking;
 mod custom_token;
 mod database;
+mod oob;
 mod project;
 mod requests;
 mod session_cookie;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use database::DatabasePolicy;
+pub use oob::{kind_of_mode, EmailActions};
 pub use requests::*;
 pub use session_cookie::{SESSION_COOKIE_MAX_SECS, SESSION_COOKIE_MIN_SECS};
 pub use sessions::{IpBinding, SessionPolicy};
@@ -65,6 +67,8 @@ pub struct AuthConfig {
     pub blocking_policy: crate::blocking::BlockingPolicy,
     /// Database settings for projects that set none of their own.
     pub database_policy: DatabasePolicy,
+    /// Out-of-band codes and the emails that carry them.
+    pub email_actions: EmailActions,
 }
 
 impl AuthConfig {
@@ -82,6 +86,7 @@ impl AuthConfig {
             blocking_functions: Default::default(),
             blocking_policy: Default::default(),
             database_policy: Default::default(),
+            email_actions: Default::default(),
         }
     }
 }
@@ -94,8 +99,11 @@ pub struct Ctx {
     pub tenant: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    /// `X-Firebase-Locale`, passed on to blocking functions.
+    /// `X-Firebase-Locale`, passed on to blocking functions and choosing email languages.
     pub locale: Option<String>,
+    /// The base URL the caller reached the server at (`http://host:port`): where the
+    /// emulator's action links point, as the reference emulator's do.
+    pub origin: Option<String>,
 }
 
 impl Ctx {
@@ -129,6 +137,9 @@ pub struct Auth {
     pub(crate) settings_cache: sessions::SettingsCache,
     /// Calls blocking functions; none means every configured function is unreachable.
     hooks: Option<Arc<dyn crate::blocking::HookClient>>,
+    /// Sends out-of-band emails; none means they cannot be delivered (emulator mode logs
+    /// the links instead).
+    mailer: Option<Arc<dyn crate::email::Mailer>>,
     metrics: crate::metrics::Metrics,
     /// Settings documents are read, changed and written whole: one writer at a time.
     pub(crate) settings_write: tokio::sync::Mutex<()>,
@@ -188,6 +199,7 @@ impl Auth {
             feed: tokio::sync::Notify::new(),
             settings_cache: sessions::SettingsCache::default(),
             hooks: None,
+            mailer: None,
             metrics: crate::metrics::Metrics::default(),
             settings_write: tokio::sync::Mutex::new(()),
         })
@@ -197,6 +209,16 @@ impl Auth {
     pub fn with_hook_client(mut self, client: Arc<dyn crate::blocking::HookClient>) -> Self {
         self.hooks = Some(client);
         self
+    }
+
+    /// How out-of-band emails are delivered.
+    pub fn with_mailer(mut self, mailer: Arc<dyn crate::email::Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    pub(crate) fn mailer(&self) -> Option<&dyn crate::email::Mailer> {
+        self.mailer.as_deref()
     }
 
     pub(crate) fn hook_client(&self) -> Option<&dyn crate::blocking::HookClient> {

@@ -39,7 +39,10 @@ impl Auth {
         }
         Ok(json!({
             "projectId": self.project_number(&ctx.access.project),
-            "authorizedDomains": ["localhost"],
+            "authorizedDomains": match self.config().mode {
+                Mode::Emulator => vec!["localhost".to_owned()],
+                Mode::Production => self.config().email_actions.authorized_domains.clone(),
+            },
         }))
     }
 
@@ -53,7 +56,7 @@ impl Auth {
         })
     }
 
-    fn emulator_only(&self) -> Result<()> {
+    pub(crate) fn emulator_only(&self) -> Result<()> {
         match self.config().mode {
             Mode::Emulator => Ok(()),
             Mode::Production => Err(Error::NotFound),
@@ -75,8 +78,8 @@ impl Auth {
         Ok(json!({}))
     }
 
-    /// Out-of-band and SMS codes: none are issued yet (email actions and phone sign-in come
-    /// with their own issue), so the lists are empty.
+    /// SMS codes: none are issued yet (phone sign-in comes with its own issue), so the
+    /// list is empty.
     pub fn emulator_codes(&self, list: &str) -> Result<Value> {
         self.emulator_only()?;
         Ok(json!({ list: [] }))

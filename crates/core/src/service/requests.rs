@@ -200,3 +200,45 @@ pub struct CreateSessionCookieRequest {
     pub valid_duration: Option<i64>,
     pub tenant_id: Option<String>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SendOobCodeRequest {
+    pub request_type: Option<String>,
+    pub email: Option<String>,
+    pub id_token: Option<String>,
+    pub new_email: Option<String>,
+    pub return_oob_link: Option<bool>,
+    pub continue_url: Option<String>,
+    pub can_handle_code_in_app: Option<bool>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ResetPasswordRequest {
+    pub oob_code: Option<String>,
+    pub new_password: Option<String>,
+    pub email: Option<String>,
+    pub old_password: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EmailLinkSignInRequest {
+    pub email: Option<String>,
+    pub oob_code: Option<String>,
+    pub id_token: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateAuthUriRequest {
+    pub identifier: Option<String>,
+    pub continue_uri: Option<String>,
+    pub provider_id: Option<String>,
+    pub session_id: Option<String>,
+    pub tenant_id: Option<String>,
+}

@@ -638,12 +638,14 @@ impl Auth {
     }
 
     /// Storage upkeep: drops audit events and superseded refresh-token hashes older than
-    /// `retention_days`. Returns how many rows went.
+    /// `retention_days`, and expired out-of-band codes. Returns how many rows went.
     pub async fn prune_history(&self, retention_days: u32) -> Result<u64> {
-        let before = self.clock().now_ms() - i64::from(retention_days) * 86_400_000;
+        let now = self.clock().now_ms();
+        let before = now - i64::from(retention_days) * 86_400_000;
         let events = self.store().prune_events(before).await?;
         let tokens = self.store().prune_superseded(before).await?;
-        Ok(events + tokens)
+        let codes = self.store().prune_oob_codes(now).await?;
+        Ok(events + tokens + codes)
     }
 
     /// Admin: revokes every refresh token of one user (`validSince = now`), as the Admin

@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{project}/oobCodes", get(oob_codes))
         .route(
             "/projects/{project}/tenants/{tenant}/oobCodes",
-            get(oob_codes),
+            get(tenant_oob_codes),
         )
         .route(
             "/projects/{project}/verificationCodes",
@@ -127,8 +127,24 @@ async fn patch_config(
     .await
 }
 
-async fn oob_codes(State(state): State<AppState>) -> Response {
-    reply(state.auth.emulator_codes("oobCodes"))
+async fn oob_codes(State(state): State<AppState>, ApiPath(project): ApiPath<String>) -> Response {
+    reply(
+        state
+            .auth
+            .emulator_oob_codes(&Scope::project(project))
+            .await,
+    )
+}
+
+async fn tenant_oob_codes(
+    State(state): State<AppState>,
+    ApiPath((project, tenant)): ApiPath<(String, String)>,
+) -> Response {
+    let scope = Scope {
+        project,
+        tenant: Some(tenant),
+    };
+    reply(state.auth.emulator_oob_codes(&scope).await)
 }
 
 async fn verification_codes(State(state): State<AppState>) -> Response {

@@ -96,6 +96,10 @@ enum Op {
     GetProjectConfig,
     RecaptchaParams,
     CreateSessionCookie,
+    SendOobCode,
+    ResetPassword,
+    SignInWithEmailLink,
+    CreateAuthUri,
     /// In the API, not served yet (its issue is open): 501 with the operation's name.
     Later(&'static str),
 }
@@ -114,11 +118,11 @@ fn v1_op(method: &Method, op: &str, has_project: bool) -> Option<Op> {
         ("POST", "accounts:query") | ("POST", "queryAccounts") if has_project => Op::Query,
         ("GET", "projects") => Op::GetProjectConfig,
         ("GET", "recaptchaParams") => Op::RecaptchaParams,
-        (_, "accounts:sendOobCode") => Op::Later("accounts:sendOobCode"),
-        (_, "accounts:resetPassword") => Op::Later("accounts:resetPassword"),
+        ("POST", "accounts:sendOobCode") => Op::SendOobCode,
+        ("POST", "accounts:resetPassword") => Op::ResetPassword,
         (_, "accounts:signInWithIdp") => Op::Later("accounts:signInWithIdp"),
-        (_, "accounts:signInWithEmailLink") => Op::Later("accounts:signInWithEmailLink"),
-        (_, "accounts:createAuthUri") => Op::Later("accounts:createAuthUri"),
+        ("POST", "accounts:signInWithEmailLink") => Op::SignInWithEmailLink,
+        ("POST", "accounts:createAuthUri") => Op::CreateAuthUri,
         (_, "accounts:sendVerificationCode") => Op::Later("accounts:sendVerificationCode"),
         (_, "accounts:signInWithPhoneNumber") => Op::Later("accounts:signInWithPhoneNumber"),
         (_, "accounts:batchCreate") => Op::Later("accounts:batchCreate"),
@@ -196,6 +200,10 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
         Op::GetProjectConfig => auth.project_config(&c),
         Op::RecaptchaParams => Ok(auth.recaptcha_params()),
         Op::CreateSessionCookie => auth.create_session_cookie(&c, typed(body)?).await,
+        Op::SendOobCode => auth.send_oob_code(&c, typed(body)?).await,
+        Op::ResetPassword => auth.reset_password(&c, typed(body)?).await,
+        Op::SignInWithEmailLink => auth.sign_in_with_email_link(&c, typed(body)?).await,
+        Op::CreateAuthUri => auth.create_auth_uri(&c, typed(body)?).await,
         Op::Later(name) => Err(Error::NotImplemented(format!(
             "{name} is not implemented yet."
         ))),

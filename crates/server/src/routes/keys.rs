@@ -77,19 +77,6 @@ fn jwks_of(state: &AppState, ring: &KeyRing) -> Response {
     }
 }
 
-/// The base URL clients used to reach us (honours a reverse proxy's forwarded proto).
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("http");
-    format!("{proto}://{host}")
-}
-
 async fn discovery(
     State(state): State<AppState>,
     ApiPath(project): ApiPath<String>,
@@ -98,7 +85,7 @@ async fn discovery(
     let base = state
         .public_url
         .clone()
-        .unwrap_or_else(|| base_url(&headers));
+        .unwrap_or_else(|| crate::request::base_url(&headers));
     let body = json!({
         "issuer": state.auth.issuer(&project),
         "jwks_uri": format!("{base}{JWKS_PATH}"),

@@ -1,6 +1,7 @@
 //! Route table. Identity Toolkit paths are dispatched by [`identity_toolkit`] itself:
 //! segments such as `projects/{p}:createSessionCookie` mix a parameter and a literal.
 
+mod action;
 mod emulator;
 mod firekeeper;
 mod identity_toolkit;
@@ -40,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(keys::routes())
         .nest("/emulator/v1", emulator::routes())
+        .route("/emulator/action", get(action::emulator))
+        .route("/__/auth/action", get(action::show).post(action::submit))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(state)
@@ -111,5 +114,6 @@ pub(crate) fn ctx(
         ip: inc.ip(),
         user_agent: inc.user_agent(),
         locale: inc.header("x-firebase-locale").map(str::to_owned),
+        origin: Some(inc.origin()),
     }
 }

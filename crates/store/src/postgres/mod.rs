@@ -84,6 +84,7 @@ crate::sql::store_macro::impl_store!(PgStore, sqlx::Postgres);
 const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_2_rtdb.sql"),
+    include_str!("schema_3_oob_codes.sql"),
 ];
 /// Serialises migrations across instances (any constant the application owns).
 const MIGRATION_LOCK: i64 = 7_460_002;

@@ -5,7 +5,7 @@ macro_rules! impl_rows {
     ($row:ty) => {
         use sqlx::Row;
 
-        use firekeeper_core::model::{Account, Event, Scope, Session};
+        use firekeeper_core::model::{Account, Event, OobCode, Scope, Session};
         use firekeeper_core::store::{AdminToken, ApiKey, ServiceAccount, StoreError, StoredKey};
 
         use crate::sql::backend;
@@ -50,6 +50,24 @@ macro_rules! impl_rows {
                 revoked: row.try_get("revoked").map_err(backend)?,
                 rotated_at: row.try_get("rotated_at").map_err(backend)?,
                 successor: row.try_get("successor").map_err(backend)?,
+            })
+        }
+
+        pub const OOB_COLUMNS: &str = "code_hash, project, tenant, created_at, expires_at, doc";
+
+        pub fn oob_code(row: &$row) -> Result<OobCode, StoreError> {
+            let tenant: String = row.try_get("tenant").map_err(backend)?;
+            let doc: String = row.try_get("doc").map_err(backend)?;
+            Ok(OobCode {
+                code_hash: row.try_get("code_hash").map_err(backend)?,
+                scope: Scope {
+                    project: row.try_get("project").map_err(backend)?,
+                    tenant: (!tenant.is_empty()).then_some(tenant),
+                },
+                created_at: row.try_get("created_at").map_err(backend)?,
+                expires_at: row.try_get("expires_at").map_err(backend)?,
+                action: serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Backend(format!("corrupt code document: {e}")))?,
             })
         }
 

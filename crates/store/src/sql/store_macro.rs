@@ -7,15 +7,15 @@
 /// sender) on database `$db`; the invoking module provides `rows`.
 macro_rules! impl_store {
     ($store:ident, $db:ty) => {
-        use firekeeper_core::model::{Account, Event, Scope, Session};
+        use firekeeper_core::model::{Account, Event, OobCode, Scope, Session};
         use firekeeper_core::store::{
-            AdminToken, ApiKey, RefreshContext, RtdbWrite, ServiceAccount, SessionState, Store,
+            AccountWrite, AdminToken, ApiKey, RefreshContext, RtdbWrite, ServiceAccount, SessionState, Store,
             StoreError, StoreResult, StoredKey,
         };
         use serde_json::Value;
 
         use crate::sql::backend;
-        use rows::{ACCOUNT_COLUMNS, EVENT_COLUMNS, SESSION_COLUMNS};
+        use rows::{ACCOUNT_COLUMNS, EVENT_COLUMNS, OOB_COLUMNS, SESSION_COLUMNS};
 
         fn dialect_sql(sql: &str) -> std::borrow::Cow<'_, str> {
             <$db as crate::sql::Dialect>::sql(sql)
@@ -133,6 +133,70 @@ macro_rules! impl_store {
         }
 
 
+
+        /// Inserts a new account row (the federated index and the rest follow in
+        /// [`finish_account_write`]).
+        async fn insert_account_row(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            scope: &Scope,
+            acc: &Account,
+        ) -> StoreResult<()> {
+            sqlx::query(&dialect_sql(
+                "INSERT INTO accounts (project, tenant, local_id, email, phone, doc, last_login_at, \
+                 last_refresh_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            ))
+            .bind(&scope.project)
+            .bind(scope.tenant_key())
+            .bind(&acc.local_id)
+            .bind(&acc.email)
+            .bind(&acc.phone_number)
+            .bind(rows::doc(acc)?)
+            .bind(acc.last_login_at)
+            .bind(acc.last_refresh_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        }
+
+        /// Replaces an account row if its version is still the one read: `Stale` when
+        /// another write came first, `NotFound` when it was deleted.
+        async fn update_account_row(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            scope: &Scope,
+            acc: &Account,
+        ) -> StoreResult<()> {
+            let done = sqlx::query(&dialect_sql(
+                "UPDATE accounts SET email = ?, phone = ?, doc = ?, version = version + 1 \
+                 WHERE project = ? AND tenant = ? AND local_id = ? AND version = ?",
+            ))
+            .bind(&acc.email)
+            .bind(&acc.phone_number)
+            .bind(rows::doc(acc)?)
+            .bind(&scope.project)
+            .bind(scope.tenant_key())
+            .bind(&acc.local_id)
+            .bind(acc.version)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                let exists: Option<(i64,)> = sqlx::query_as(&dialect_sql(
+                    "SELECT version FROM accounts WHERE project = ? AND tenant = ? AND local_id = ?",
+                ))
+                .bind(&scope.project)
+                .bind(scope.tenant_key())
+                .bind(&acc.local_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?;
+                return Err(match exists {
+                    Some(_) => StoreError::Stale,
+                    None => StoreError::NotFound,
+                });
+            }
+            Ok(())
+        }
 
         /// The end of every account insert or update: the federated-id index, the new
         /// session if any, the events (last), and the commit.
@@ -317,21 +381,7 @@ macro_rules! impl_store {
                 events: &[Event],
             ) -> StoreResult<()> {
                 let mut tx = self.writer.begin().await.map_err(backend)?;
-                sqlx::query(&dialect_sql(
-                    "INSERT INTO accounts (project, tenant, local_id, email, phone, doc, last_login_at, \
-                     last_refresh_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                ))
-                .bind(&scope.project)
-                .bind(scope.tenant_key())
-                .bind(&acc.local_id)
-                .bind(&acc.email)
-                .bind(&acc.phone_number)
-                .bind(rows::doc(acc)?)
-                .bind(acc.last_login_at)
-                .bind(acc.last_refresh_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                insert_account_row(&mut tx, scope, acc).await?;
                 finish_account_write(tx, scope, acc, session, events).await
             }
 
@@ -343,35 +393,7 @@ macro_rules! impl_store {
                 events: &[Event],
             ) -> StoreResult<()> {
                 let mut tx = self.writer.begin().await.map_err(backend)?;
-                let done = sqlx::query(&dialect_sql(
-                    "UPDATE accounts SET email = ?, phone = ?, doc = ?, version = version + 1 \
-                     WHERE project = ? AND tenant = ? AND local_id = ? AND version = ?",
-                ))
-                .bind(&acc.email)
-                .bind(&acc.phone_number)
-                .bind(rows::doc(acc)?)
-                .bind(&scope.project)
-                .bind(scope.tenant_key())
-                .bind(&acc.local_id)
-                .bind(acc.version)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-                if done.rows_affected() == 0 {
-                    let exists: Option<(i64,)> = sqlx::query_as(&dialect_sql(
-                        "SELECT version FROM accounts WHERE project = ? AND tenant = ? AND local_id = ?",
-                    ))
-                    .bind(&scope.project)
-                    .bind(scope.tenant_key())
-                    .bind(&acc.local_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                    return Err(match exists {
-                        Some(_) => StoreError::Stale,
-                        None => StoreError::NotFound,
-                    });
-                }
+                update_account_row(&mut tx, scope, acc).await?;
                 finish_account_write(tx, scope, acc, session, events).await
             }
 
@@ -581,6 +603,7 @@ macro_rules! impl_store {
                     "federated_ids",
                     "sessions",
                     "project_configs",
+                    "oob_codes",
                     "events",
                 ] {
                     sqlx::query(&dialect_sql(&format!("DELETE FROM {table} WHERE project = ?")))
@@ -1126,6 +1149,93 @@ macro_rules! impl_store {
                     serde_json::from_str(&text).map_err(|e| StoreError::Backend(e.to_string()))
                 })
                 .transpose()
+            }
+
+            async fn insert_oob_code(&self, code: &OobCode) -> StoreResult<()> {
+                let doc = serde_json::to_string(&code.action)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                sqlx::query(&dialect_sql(&format!(
+                    "INSERT INTO oob_codes ({OOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+                )))
+                .bind(&code.code_hash)
+                .bind(&code.scope.project)
+                .bind(code.scope.tenant_key())
+                .bind(code.created_at)
+                .bind(code.expires_at)
+                .bind(doc)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+                Ok(())
+            }
+
+            async fn oob_code(&self, code_hash: &[u8]) -> StoreResult<Option<OobCode>> {
+                let row = sqlx::query(&dialect_sql(&format!(
+                    "SELECT {OOB_COLUMNS} FROM oob_codes WHERE code_hash = ?"
+                )))
+                .bind(code_hash)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+                row.as_ref().map(rows::oob_code).transpose()
+            }
+
+            async fn oob_codes(&self, scope: &Scope) -> StoreResult<Vec<OobCode>> {
+                let found = sqlx::query(&dialect_sql(&format!(
+                    "SELECT {OOB_COLUMNS} FROM oob_codes WHERE project = ? AND tenant = ? \
+                     ORDER BY created_at, code_hash"
+                )))
+                .bind(&scope.project)
+                .bind(scope.tenant_key())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+                found.iter().map(rows::oob_code).collect()
+            }
+
+            async fn redeem_oob_code(
+                &self,
+                code_hash: &[u8],
+                scope: &Scope,
+                account: AccountWrite<'_>,
+                session: Option<&Session>,
+                events: &[Event],
+            ) -> StoreResult<bool> {
+                let mut tx = self.writer.begin().await.map_err(backend)?;
+                let used = sqlx::query(&dialect_sql("DELETE FROM oob_codes WHERE code_hash = ?"))
+                    .bind(code_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                if used.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let acc = match account {
+                    AccountWrite::None => {
+                        insert_events(&mut tx, events).await?;
+                        tx.commit().await.map_err(backend)?;
+                        return Ok(true);
+                    }
+                    AccountWrite::Create(acc) => {
+                        insert_account_row(&mut tx, scope, acc).await?;
+                        acc
+                    }
+                    AccountWrite::Update(acc) => {
+                        update_account_row(&mut tx, scope, acc).await?;
+                        acc
+                    }
+                };
+                finish_account_write(tx, scope, acc, session, events).await?;
+                Ok(true)
+            }
+
+            async fn prune_oob_codes(&self, before_ms: i64) -> StoreResult<u64> {
+                let done = sqlx::query(&dialect_sql("DELETE FROM oob_codes WHERE expires_at < ?"))
+                    .bind(before_ms)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(backend)?;
+                Ok(done.rows_affected())
             }
 
             async fn put_project_config(&self, project: &str, config: &Value) -> StoreResult<()> {

@@ -9,6 +9,7 @@ use firekeeper_core::store::StoreError;
 pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_2_rtdb.sql"),
+    include_str!("schema_3_oob_codes.sql"),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

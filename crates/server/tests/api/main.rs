@@ -12,6 +12,8 @@ use firekeeper_server::AppState;
 use firekeeper_store::SqliteStore;
 use serde_json::{json, Value};
 
+mod email_actions;
+
 const PROJECT: &str = "demo-test";
 const IT: &str = "/identitytoolkit.googleapis.com/v1";
 
@@ -38,6 +40,15 @@ async fn boot_custom(
     max_body_bytes: usize,
     adjust: impl FnOnce(&mut AuthConfig),
 ) -> Server {
+    boot_mailing(mode, max_body_bytes, adjust, None).await
+}
+
+async fn boot_mailing(
+    mode: Mode,
+    max_body_bytes: usize,
+    adjust: impl FnOnce(&mut AuthConfig),
+    mailer: Option<Arc<dyn firekeeper_core::email::Mailer>>,
+) -> Server {
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let mut cfg = AuthConfig::new(mode, PROJECT);
@@ -48,12 +59,14 @@ async fn boot_custom(
     };
     adjust(&mut cfg);
     let master = Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap());
-    let auth = Arc::new(
-        Auth::new(cfg, store.clone(), clock.clone(), master)
-            .await
-            .unwrap()
-            .with_hook_client(Arc::new(firekeeper_server::HttpHookClient::new().unwrap())),
-    );
+    let mut auth = Auth::new(cfg, store.clone(), clock.clone(), master)
+        .await
+        .unwrap()
+        .with_hook_client(Arc::new(firekeeper_server::HttpHookClient::new().unwrap()));
+    if let Some(m) = mailer {
+        auth = auth.with_mailer(m);
+    }
+    let auth = Arc::new(auth);
     let now = clock.now_ms();
     let key = firekeeper_core::credentials::create_api_key(&*store, PROJECT, now)
         .await
