@@ -13,6 +13,7 @@ pub mod keyring;
 pub mod metrics;
 pub mod model;
 pub mod password;
+pub mod ratelimit;
 pub mod secrets;
 pub mod service;
 pub mod store;

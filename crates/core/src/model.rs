@@ -247,6 +247,10 @@ pub struct OobAction {
     /// being undone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_email: Option<String>,
+    /// Where the action page sends the user afterwards; checked when the code was made,
+    /// and the only continue URL the pages follow (a link's own parameter could be edited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continue_url: Option<String>,
     /// Emulator mode only: the code and its link, for the emulator's listing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,

@@ -318,7 +318,8 @@ pub trait Store: Send + Sync + 'static {
     async fn oob_codes(&self, scope: &Scope) -> StoreResult<Vec<OobCode>>;
     /// Uses up a code and, in the same transaction, writes what it does: the account
     /// (created, or updated under its version check as [`Store::update_account`]), its new
-    /// session and `events`. False, with nothing written, if the code was already used.
+    /// session (an updated account's `lastLoginAt` becomes the session's start) and
+    /// `events`. False, with nothing written, if the code was already used.
     async fn redeem_oob_code(
         &self,
         code_hash: &[u8],

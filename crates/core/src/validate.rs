@@ -46,18 +46,24 @@ pub fn is_absolute_uri(uri: &str) -> bool {
         && !uri.chars().any(char::is_whitespace)
 }
 
-/// The host of an absolute http(s) URI, lower-cased, without port or user info.
+/// The host of an absolute http(s) URI, lower-cased, without port, for checks against an
+/// allow-list. `None` for anything a browser could read as another host: user info
+/// (`https://evil@good/`), backslashes (browsers take `\` for `/`, so
+/// `https://evil\@good/` goes to `evil`) and control characters. Written by hand: a few
+/// checks, stricter than a URL parser, which would normalise such forms instead of refusing.
 pub fn uri_host(uri: &str) -> Option<String> {
-    if !is_absolute_uri(uri) {
+    if !is_absolute_uri(uri) || uri.contains('\\') || uri.chars().any(char::is_control) {
         return None;
     }
     let rest = uri.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit('@').next()?;
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
+    if authority.contains('@') {
+        return None;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
         v6.split(']').next()?
     } else {
-        host_port.split(':').next()?
+        authority.split(':').next()?
     };
     Some(host.to_ascii_lowercase())
 }
@@ -84,10 +90,9 @@ mod tests {
             uri_host("https://App.Example.com:8443/x?y#z").as_deref(),
             Some("app.example.com")
         );
-        assert_eq!(
-            uri_host("http://user@localhost/").as_deref(),
-            Some("localhost")
-        );
+        assert_eq!(uri_host("http://user@localhost/"), None);
+        assert_eq!(uri_host("https://evil.tld\\@app.example.com/"), None);
+        assert_eq!(uri_host("https://evil.tld\\.app.example.com/"), None);
         assert_eq!(uri_host("http://[::1]:9/").as_deref(), Some("::1"));
         assert_eq!(uri_host("/relative"), None);
         assert_eq!(uri_host("ftp://x.io/f"), None);

@@ -21,6 +21,8 @@ pub struct Incoming {
     pub body: Bytes,
     /// The client's address: the peer, or what trusted proxies say it forwarded.
     client_ip: Option<std::net::IpAddr>,
+    /// The peer is a trusted proxy, so its `X-Forwarded-*` headers are believed.
+    via_trusted_proxy: bool,
 }
 
 impl Incoming {
@@ -55,6 +57,8 @@ impl Incoming {
             }
         })?;
         let client_ip = peer.map(|p| client_ip(p.ip(), &parts.headers, trusted_proxies));
+        let via_trusted_proxy =
+            peer.is_some_and(|p| trusted_proxies.iter().any(|n| n.contains(&p.ip())));
         Ok(Self {
             method: parts.method,
             path: parts.uri.path().to_owned(),
@@ -62,6 +66,7 @@ impl Incoming {
             headers: parts.headers,
             body,
             client_ip,
+            via_trusted_proxy,
         })
     }
 
@@ -96,9 +101,10 @@ impl Incoming {
         }
     }
 
-    /// The base URL the caller reached us at.
+    /// The base URL the caller reached us at; the forwarded scheme counts only from a
+    /// trusted proxy.
     pub fn origin(&self) -> String {
-        base_url(&self.headers)
+        base_url(&self.headers, self.via_trusted_proxy)
     }
 
     pub fn user_agent(&self) -> Option<String> {
@@ -263,8 +269,9 @@ pub fn typed<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, Error> {
     })
 }
 
-/// The base URL clients used to reach us (honours a reverse proxy's forwarded proto).
-pub fn base_url(headers: &HeaderMap) -> String {
+/// The base URL clients used to reach us: the `Host` header, and a reverse proxy's
+/// forwarded scheme when `forwarded` (its `https` or `http`, nothing else).
+pub fn base_url(headers: &HeaderMap, forwarded: bool) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -272,6 +279,7 @@ pub fn base_url(headers: &HeaderMap) -> String {
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
+        .filter(|p| forwarded && matches!(*p, "http" | "https"))
         .unwrap_or("http");
     format!("{proto}://{host}")
 }

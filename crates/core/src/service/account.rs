@@ -159,8 +159,11 @@ impl Auth {
         let (acc, tokens, replaced_email) = self
             .retry_stale(|| self.update_once(ctx, &req, new_hash.as_deref()))
             .await?;
-        // The user changed their own sign-in email: the old address can undo it.
-        if let (Some(old), false) = (replaced_email, privileged) {
+        // The user changed their own sign-in email: the old address can undo it. Admin
+        // changes send nothing; the emulator lists a code for every change, as the
+        // reference emulator does.
+        let emulator = self.config().mode == super::Mode::Emulator;
+        if let (Some(old), true) = (replaced_email, !privileged || emulator) {
             self.offer_recovery(ctx, &acc, &old).await;
         }
         if let (true, Some(at)) = (privileged, req.last_login_at) {

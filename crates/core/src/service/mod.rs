@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use database::DatabasePolicy;
-pub use oob::{kind_of_mode, EmailActions};
+pub use oob::{kind_of_mode, ActionCode, EmailActions};
 pub use requests::*;
 pub use session_cookie::{SESSION_COOKIE_MAX_SECS, SESSION_COOKIE_MIN_SECS};
 pub use sessions::{IpBinding, SessionPolicy};
@@ -140,6 +140,8 @@ pub struct Auth {
     /// Sends out-of-band emails; none means they cannot be delivered (emulator mode logs
     /// the links instead).
     mailer: Option<Arc<dyn crate::email::Mailer>>,
+    /// Emails a caller may trigger, per recipient and per client address (production).
+    pub(crate) email_limits: oob::EmailLimits,
     metrics: crate::metrics::Metrics,
     /// Settings documents are read, changed and written whole: one writer at a time.
     pub(crate) settings_write: tokio::sync::Mutex<()>,
@@ -200,6 +202,7 @@ impl Auth {
             settings_cache: sessions::SettingsCache::default(),
             hooks: None,
             mailer: None,
+            email_limits: oob::EmailLimits::default(),
             metrics: crate::metrics::Metrics::default(),
             settings_write: tokio::sync::Mutex::new(()),
         })
@@ -217,8 +220,8 @@ impl Auth {
         self
     }
 
-    pub(crate) fn mailer(&self) -> Option<&dyn crate::email::Mailer> {
-        self.mailer.as_deref()
+    pub(crate) fn mailer(&self) -> Option<&Arc<dyn crate::email::Mailer>> {
+        self.mailer.as_ref()
     }
 
     pub(crate) fn hook_client(&self) -> Option<&dyn crate::blocking::HookClient> {

@@ -17,9 +17,10 @@ use super::{
     SendOobCodeRequest,
 };
 use crate::access::Access;
-use crate::email::{language, render, TemplateValues};
+use crate::email::{language, render, OutgoingEmail, TemplateValues};
 use crate::error::{Error, Result};
 use crate::model::{event_kind, oob_kind, Account, OobAction, OobCode, Scope};
+use crate::ratelimit::RateLimiter;
 use crate::secrets::{new_local_id, random_alnum, random_bytes, sha256};
 use crate::store::AccountWrite;
 use crate::validate::{canonical_email, is_absolute_uri, uri_host};
@@ -48,6 +49,23 @@ impl Default for EmailActions {
             action_url: None,
             authorized_domains: vec!["localhost".to_owned()],
             app_name: None,
+        }
+    }
+}
+
+/// How many action emails callers may trigger (production; admins asking for links are not
+/// counted): per recipient, so nobody's mailbox is flooded, and per client address.
+#[derive(Debug)]
+pub(crate) struct EmailLimits {
+    per_recipient: RateLimiter,
+    per_client: RateLimiter,
+}
+
+impl Default for EmailLimits {
+    fn default() -> Self {
+        Self {
+            per_recipient: RateLimiter::new(5, 10 * 60_000),
+            per_client: RateLimiter::new(100, 10 * 60_000),
         }
     }
 }
@@ -96,6 +114,31 @@ fn invalid_code() -> Error {
     Error::code("INVALID_OOB_CODE")
 }
 
+/// The account an email-link sign-in proves the mailbox of. If its email was unverified,
+/// whoever registered it may not own the mailbox: their password, other sign-in methods
+/// and sessions go, as Firebase does when a verified IdP sign-in lands on such an account.
+fn mailbox_owner(mut acc: Account, now_ms: i64) -> Account {
+    if !acc.email_verified {
+        acc.password_hash = None;
+        acc.providers.clear();
+        acc.phone_number = None;
+        acc.valid_since = Some(now_ms.div_euclid(1000));
+    }
+    acc.email_verified = true;
+    acc.email_link_signin = true;
+    acc
+}
+
+/// A pending code as an action page sees it.
+#[derive(Debug, Clone)]
+pub struct ActionCode {
+    /// The project and tenant the code acts in.
+    pub scope: Scope,
+    pub request_type: String,
+    /// Where to send the user afterwards, as checked when the code was made.
+    pub continue_url: Option<String>,
+}
+
 /// A code made for an action, before it is stored.
 struct NewCode {
     code: String,
@@ -120,6 +163,11 @@ impl Auth {
         if let Some(url) = continue_url {
             self.check_continue_url(url)?;
         }
+        // Before any account is looked at, so the answer says nothing about the email.
+        if !return_link {
+            self.check_delivery()?;
+        }
+        let private = self.improved_email_privacy(&ctx.access.project).await?;
         let scope = ctx.scope();
         // The account named by the idToken, or (admin links only) by the email.
         let named_account = || async {
@@ -147,9 +195,7 @@ impl Auth {
                     },
                     // With email enumeration protection the answer does not say whether
                     // the address has an account.
-                    None if !return_link
-                        && self.improved_email_privacy(&ctx.access.project).await? =>
-                    {
+                    None if !return_link && private => {
                         return Ok(json!({
                             "kind": "identitytoolkit#GetOobConfirmationCodeResponse",
                             "email": email,
@@ -203,7 +249,7 @@ impl Auth {
             other => return Err(Error::NotImplemented(other.to_owned())),
         };
         if !return_link {
-            self.check_delivery()?;
+            self.check_email_limits(ctx, recipient(&action))?;
         }
         // A refused send stores nothing.
         if let (false, Some(email_type)) = (return_link, hooked_email_type(kind)) {
@@ -221,6 +267,10 @@ impl Auth {
         if return_link {
             body["oobCode"] = made.code.into();
             body["oobLink"] = made.link.into();
+        } else if private && kind == oob_kind::PASSWORD_RESET {
+            // An unknown address is answered at once; a known one must not take longer
+            // or fail differently, so its email goes out after the answer.
+            self.deliver_later(ctx, &made.row.action, &made.link);
         } else {
             self.deliver(ctx, &made.row.action, &made.link).await?;
         }
@@ -248,6 +298,25 @@ impl Auth {
         Ok(())
     }
 
+    /// The per-recipient and per-client limits on emails (production, as Firebase's quotas;
+    /// the reference emulator has none).
+    fn check_email_limits(&self, ctx: &Ctx, to: &str) -> Result<()> {
+        if self.config().mode == Mode::Emulator {
+            return Ok(());
+        }
+        let now = self.clock().now_ms();
+        let limits = &self.email_limits;
+        let client = ctx.ip.as_deref().unwrap_or_default();
+        if !limits.per_client.allow(client, now)
+            || !limits
+                .per_recipient
+                .allow(&format!("{}/{to}", ctx.access.project), now)
+        {
+            return Err(Error::code("TOO_MANY_ATTEMPTS_TRY_LATER"));
+        }
+        Ok(())
+    }
+
     /// Production sends emails only with a mailer and a configured action page.
     fn check_delivery(&self) -> Result<()> {
         if self.config().mode == Mode::Emulator {
@@ -256,8 +325,8 @@ impl Auth {
         if self.mailer().is_none() || self.config().email_actions.action_url.is_none() {
             return Err(Error::detail(
                 "OPERATION_NOT_ALLOWED",
-                "Email delivery is not configured on this server (smtp_host and public_url \
-                 in firekeeper.toml).",
+                "Email delivery is not configured on this server ([smtp] and public_url in \
+                 firekeeper.toml).",
             ));
         }
         Ok(())
@@ -309,6 +378,7 @@ impl Auth {
         let query = serde_urlencoded::to_string(&params).map_err(Error::internal)?;
         let link = format!("{base}?{query}");
         let now = self.clock().now_ms();
+        action.continue_url = continue_url.map(str::to_owned);
         if emulator {
             action.code = Some(code.clone());
             action.link = Some(link.clone());
@@ -340,15 +410,43 @@ impl Auth {
     /// log, as the reference emulator prints its links.
     async fn deliver(&self, ctx: &Ctx, action: &OobAction, link: &str) -> Result<()> {
         let to = recipient(action);
-        let Some(mailer) = self.mailer() else {
+        let (Some(mailer), Some(message)) = (self.mailer(), self.compose(ctx, action, link)) else {
+            return Ok(());
+        };
+        mailer.send(&message).await.map_err(|why| {
+            tracing::warn!(to, %why, "sending an email failed");
+            Error::internal(format!("email delivery failed: {why}"))
+        })?;
+        self.metrics().email_sent(&action.request_type);
+        Ok(())
+    }
+
+    /// [`Auth::deliver`] after the answer: a failure is only logged.
+    fn deliver_later(&self, ctx: &Ctx, action: &OobAction, link: &str) {
+        let (Some(mailer), Some(message)) = (self.mailer(), self.compose(ctx, action, link)) else {
+            return;
+        };
+        let mailer = mailer.clone();
+        self.metrics().email_sent(&action.request_type);
+        tokio::spawn(async move {
+            if let Err(why) = mailer.send(&message).await {
+                tracing::warn!(to = %message.to, %why, "sending an email failed");
+            }
+        });
+    }
+
+    /// The message for an action; `None` (the link logged instead) without a mailer.
+    fn compose(&self, ctx: &Ctx, action: &OobAction, link: &str) -> Option<OutgoingEmail> {
+        let to = recipient(action);
+        if self.mailer().is_none() {
             tracing::info!(
                 to,
                 request_type = %action.request_type,
                 link,
                 "email action link (no mailer configured)"
             );
-            return Ok(());
-        };
+            return None;
+        }
         let app = self
             .config()
             .email_actions
@@ -361,16 +459,12 @@ impl Auth {
             new_email: action.new_email.as_deref(),
             link,
         };
-        let lang = language(ctx.locale.as_deref());
-        let Some(message) = render(&action.request_type, lang, to, &values) else {
-            return Ok(());
-        };
-        mailer.send(&message).await.map_err(|why| {
-            tracing::warn!(to, %why, "sending an email failed");
-            Error::internal(format!("email delivery failed: {why}"))
-        })?;
-        self.metrics().email_sent(&action.request_type);
-        Ok(())
+        render(
+            &action.request_type,
+            language(ctx.locale.as_deref()),
+            to,
+            &values,
+        )
     }
 
     /// The stored code for `code` in the caller's scope: `INVALID_OOB_CODE` when unknown,
@@ -382,6 +476,11 @@ impl Auth {
             .await?
             .filter(|c| &c.scope == scope)
             .ok_or_else(invalid_code)?;
+        // A code made in emulator mode (stored in the clear, never expiring) is worth
+        // nothing should the same data be served in production.
+        if found.action.code.is_some() && self.config().mode == Mode::Production {
+            return Err(invalid_code());
+        }
         if found.expires_at <= self.clock().now_ms() {
             return Err(Error::code("EXPIRED_OOB_CODE"));
         }
@@ -406,6 +505,17 @@ impl Auth {
         }
         if code.action.request_type == oob_kind::PASSWORD_RESET
             && acc.password_updated_at.is_some_and(|t| t > code.created_at)
+        {
+            return Err(invalid_code());
+        }
+        // An email change prepared before the account's sessions were last revoked (a
+        // reset, a recovered email) dies with them: otherwise a change someone else
+        // prepared could be applied again after the owner undid it. (Other kinds are bound
+        // to the current email and cannot hand the account to another address.)
+        if code.action.request_type == oob_kind::VERIFY_AND_CHANGE_EMAIL
+            && acc
+                .valid_since
+                .is_some_and(|v| code.created_at < v.saturating_mul(1000))
         {
             return Err(invalid_code());
         }
@@ -616,12 +726,26 @@ impl Auth {
             if existing.disabled {
                 return Err(Error::code("USER_DISABLED"));
             }
-            let mut acc = existing;
-            acc.email_verified = true;
-            acc.email_link_signin = true;
-            let hooks = self.before_sign_in(ctx, &mut acc, "emailLink").await?;
+            let now = self.clock().now_ms();
+            let mut seen = mailbox_owner(existing, now);
+            let hooks = self.before_sign_in(ctx, &mut seen, "emailLink").await?;
+            // The function may have taken seconds: its changes go onto a fresh read.
             let (acc, tokens) = self
-                .email_link_session(ctx, &found, acc, false, hooks.session_claims)
+                .retry_stale(|| async {
+                    let fresh = self
+                        .store()
+                        .account_by_email(&scope, &email)
+                        .await?
+                        .filter(|a| a.local_id == seen.local_id)
+                        .ok_or_else(invalid_code)?;
+                    if fresh.disabled {
+                        return Err(Error::code("USER_DISABLED"));
+                    }
+                    let mut acc = mailbox_owner(fresh, now);
+                    super::blocking::apply(&mut acc, &hooks.updates);
+                    self.email_link_session(ctx, &found, acc, false, hooks.session_claims.clone())
+                        .await
+                })
                 .await?;
             (acc, tokens, false)
         } else {
@@ -698,11 +822,6 @@ impl Auth {
         };
         self.redeem(&scope, code, write, Some(&session), &events)
             .await?;
-        if !create {
-            self.store()
-                .set_last_login_at(&scope, &acc.local_id, session.created_at)
-                .await?;
-        }
         self.enforce_session_cap(ctx, &acc.local_id).await;
         let mut acc = acc;
         acc.last_login_at = Some(session.created_at);
@@ -792,14 +911,18 @@ impl Auth {
         Ok(json!({ "oobCodes": listed }))
     }
 
-    /// The scope a code belongs to and its request type, for action pages, which know
-    /// nothing but the code. `None` for unknown or used codes.
-    pub async fn action_code(&self, code: &str) -> Result<Option<(Scope, String)>> {
-        Ok(self
-            .store()
-            .oob_code(&sha256(code.as_bytes()))
-            .await?
-            .map(|c| (c.scope, c.action.request_type)))
+    /// What an action page needs to know of a code it was given: `None` for unknown, used
+    /// or expired codes.
+    pub async fn action_code(&self, code: &str) -> Result<Option<ActionCode>> {
+        let Some(found) = self.store().oob_code(&sha256(code.as_bytes())).await? else {
+            return Ok(None);
+        };
+        let usable = self.pending_code(&found.scope, code).await.is_ok();
+        Ok(usable.then_some(ActionCode {
+            scope: found.scope,
+            request_type: found.action.request_type,
+            continue_url: found.action.continue_url,
+        }))
     }
 
     /// The context an action page acts in: the code's project and tenant, an

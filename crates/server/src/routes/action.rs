@@ -1,14 +1,16 @@
 //! Pages behind out-of-band links. `/__/auth/action` is Firekeeper's own handler page (a
 //! person resets a password or confirms an email change in a browser, no JavaScript
 //! needed); `/emulator/action` is the reference emulator's landing (§7), emulator mode only.
-//! Both act on the code alone: its project and tenant come from the stored code.
+//! Both act on the code alone: its project and tenant, and the continue URL checked when it
+//! was made, come from the stored code; a link's own `continueUrl` is never followed, since
+//! anyone can edit it.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use firekeeper_core::email::escape_html;
-use firekeeper_core::service::{kind_of_mode, ResetPasswordRequest};
+use firekeeper_core::service::{kind_of_mode, ActionCode, ResetPasswordRequest};
 use firekeeper_core::{Auth, Error, Mode};
 use serde_json::{json, Map, Value};
 
@@ -56,23 +58,23 @@ fn continue_with(continue_url: &str, q: &Map<String, Value>) -> String {
     format!("{continue_url}{sep}{query}")
 }
 
+/// The pending code a page was given, if `mode` is what it does.
+async fn pending(auth: &Auth, code: &str, mode: &str) -> Option<ActionCode> {
+    let found = auth.action_code(code).await.ok().flatten()?;
+    (kind_of_mode(mode) == Some(found.request_type.as_str())).then_some(found)
+}
+
 /// Runs a code's action for a page; `Ok(email)` of the account it acted on.
 async fn act(
     auth: &Auth,
     inc: &Incoming,
     code: &str,
-    mode: &str,
+    found: ActionCode,
     new_password: Option<&str>,
 ) -> Result<String, Error> {
-    let (scope, kind) = auth
-        .action_code(code)
-        .await?
-        .ok_or(Error::code("INVALID_OOB_CODE"))?;
-    if kind_of_mode(mode) != Some(kind.as_str()) {
-        return Err(Error::code("INVALID_OOB_CODE"));
-    }
-    let ctx = Auth::action_ctx(scope, inc.ip(), inc.user_agent(), Some(inc.origin()));
-    let answer = if mode == "resetPassword" {
+    let mode_reset = found.request_type == "PASSWORD_RESET";
+    let ctx = Auth::action_ctx(found.scope, inc.ip(), inc.user_agent(), Some(inc.origin()));
+    let answer = if mode_reset {
         let req = ResetPasswordRequest {
             oob_code: Some(code.to_owned()),
             new_password: new_password.map(str::to_owned),
@@ -120,10 +122,23 @@ pub async fn emulator(State(state): State<AppState>, req: Request<Body>) -> Resp
     }
     let code = param(q, "oobCode").unwrap_or_default();
     let mode = param(q, "mode").unwrap_or_default();
-    let continue_url = param(q, "continueUrl");
     if kind_of_mode(mode).is_none() {
         return fail("Invalid mode".into(), None);
     }
+    let stale = || {
+        fail(
+            format!(
+                "Your request to {} has expired or the link has already been used.",
+                describe(mode)
+            ),
+            Some("Try again, with a new link.".into()),
+        )
+    };
+    let Some(found) = pending(&state.auth, code, mode).await else {
+        return stale();
+    };
+    let continue_url = found.continue_url.clone();
+    let continue_url = continue_url.as_deref();
     if mode == "signIn" {
         return match continue_url {
             Some(url) => see_other(&continue_with(url, q)),
@@ -148,7 +163,7 @@ pub async fn emulator(State(state): State<AppState>, req: Request<Body>) -> Resp
             ),
         );
     }
-    match act(&state.auth, &inc, code, mode, new_password).await {
+    match act(&state.auth, &inc, code, found, new_password).await {
         Ok(email) => match continue_url {
             Some(url) => see_other(url),
             None => json_response(
@@ -166,13 +181,7 @@ pub async fn emulator(State(state): State<AppState>, req: Request<Body>) -> Resp
             format!("WEAK_PASSWORD : {}", detail.unwrap_or_default()),
             None,
         ),
-        Err(_) => fail(
-            format!(
-                "Your request to {} has expired or the link has already been used.",
-                describe(mode)
-            ),
-            Some("Try again, with a new link.".into()),
-        ),
+        Err(_) => stale(),
     }
 }
 
@@ -238,14 +247,10 @@ pub async fn show(State(state): State<AppState>, req: Request<Body>) -> Response
             "<p>This link is incomplete. Open the link from your email again.</p>",
         );
     };
-    let continue_url = param(q, "continueUrl");
-    let pending = match state.auth.action_code(code).await {
-        Ok(found) => found.is_some_and(|(_, kind)| kind_of_mode(mode) == Some(kind.as_str())),
-        Err(_) => false,
-    };
-    if !pending {
+    let Some(found) = pending(&state.auth, code, mode).await else {
         return expired(mode);
-    }
+    };
+    let continue_url = found.continue_url.as_deref();
     if mode == "signIn" {
         // The app that asked for the link completes the sign-in (its domain was
         // authorised when the link was made).
@@ -258,13 +263,11 @@ pub async fn show(State(state): State<AppState>, req: Request<Body>) -> Response
             ),
         };
     }
+    // Posts back to this very URL, wherever a proxy mounted the page.
     let mut form = format!(
-        "<form method=\"post\" action=\"/__/auth/action\">{}{}{}",
+        "<form method=\"post\" action=\"\">{}{}",
         hidden("mode", mode),
         hidden("oobCode", code),
-        continue_url
-            .map(|u| hidden("continueUrl", u))
-            .unwrap_or_default()
     );
     let title = match mode {
         "resetPassword" => {
@@ -316,7 +319,6 @@ pub async fn submit(State(state): State<AppState>, req: Request<Body>) -> Respon
     let (Some(code), Some(mode)) = (param(&form, "oobCode"), param(&form, "mode")) else {
         return expired("");
     };
-    let continue_url = param(&form, "continueUrl");
     let new_password = param(&form, "newPassword");
     if mode == "resetPassword" && new_password.is_none() {
         return page(
@@ -325,7 +327,12 @@ pub async fn submit(State(state): State<AppState>, req: Request<Body>) -> Respon
             "<p>Enter a new password.</p>",
         );
     }
-    match act(&state.auth, &inc, code, mode, new_password).await {
+    let Some(found) = pending(&state.auth, code, mode).await else {
+        return expired(mode);
+    };
+    let continue_url = found.continue_url.clone();
+    let continue_url = continue_url.as_deref();
+    match act(&state.auth, &inc, code, found, new_password).await {
         Ok(_) => {
             let done = match mode {
                 "resetPassword" => "You can now sign in with your new password.",

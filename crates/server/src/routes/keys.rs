@@ -85,7 +85,9 @@ async fn discovery(
     let base = state
         .public_url
         .clone()
-        .unwrap_or_else(|| crate::request::base_url(&headers));
+        // Discovery believes a forwarded scheme from anyone, as before: set `public_url`
+        // behind a proxy or cache.
+        .unwrap_or_else(|| crate::request::base_url(&headers, true));
     let body = json!({
         "issuer": state.auth.issuer(&project),
         "jwks_uri": format!("{base}{JWKS_PATH}"),

@@ -28,6 +28,20 @@ impl Outbox {
     fn take(&self) -> Vec<OutgoingEmail> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
+
+    /// The oldest message, waiting for it: reset emails go out after the answer.
+    async fn next(&self) -> OutgoingEmail {
+        for _ in 0..250 {
+            {
+                let mut mails = self.0.lock().unwrap();
+                if !mails.is_empty() {
+                    return mails.remove(0);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no email within 5 s");
+    }
 }
 
 const ACTION_URL: &str = "https://auth.example.test/__/auth/action";
@@ -110,14 +124,10 @@ async fn password_reset_by_email_revokes_and_is_single_use() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["email"], "reset@example.com");
     assert!(body.get("oobCode").is_none(), "{body}");
-    let mails = outbox.take();
-    assert_eq!(mails.len(), 1);
-    assert_eq!(mails[0].to, "reset@example.com");
-    assert!(
-        mails[0].subject.contains("Passwort"),
-        "{}",
-        mails[0].subject
-    );
+    let mail = outbox.next().await;
+    assert_eq!(mail.to, "reset@example.com");
+    assert!(mail.subject.contains("Passwort"), "{}", mail.subject);
+    let mails = [mail];
     let link = link_in(&mails[0]);
     assert!(link.starts_with(&format!("{ACTION_URL}?mode=resetPassword&oobCode=")));
     assert_eq!(param(&link, "apiKey").as_deref(), Some(s.key.as_str()));
@@ -215,7 +225,7 @@ async fn verification_change_and_recovery_of_emails() {
         .send_code(json!({"requestType": "VERIFY_EMAIL", "idToken": id_token}))
         .await;
     assert_eq!(st, 200, "{b}");
-    let mail = outbox.take().pop().unwrap();
+    let mail = outbox.next().await;
     assert_eq!(mail.to, "verify@example.com");
     assert!(mail.subject.starts_with("Verify your email"));
     let code = param(&link_in(&mail), "oobCode").unwrap();
@@ -254,7 +264,7 @@ async fn verification_change_and_recovery_of_emails() {
         )
         .await;
     assert_eq!(st, 200, "{b}");
-    let mail = outbox.take().pop().unwrap();
+    let mail = outbox.next().await;
     assert_eq!(
         mail.to, "moved@example.com",
         "the new address proves itself"
@@ -286,7 +296,7 @@ async fn verification_change_and_recovery_of_emails() {
     assert_eq!((st, message(&b)), (400, "TOKEN_EXPIRED"));
 
     // The old address is told, and can undo the change.
-    let mail = outbox.take().pop().unwrap();
+    let mail = outbox.next().await;
     assert_eq!(mail.to, "verify@example.com");
     assert!(mail.text.contains("moved@example.com"), "{}", mail.text);
     let link = link_in(&mail);
@@ -338,7 +348,7 @@ async fn sign_in_links_create_or_sign_in_the_owner() {
     };
     let (st, b) = send().await;
     assert_eq!(st, 200, "{b}");
-    let link = link_in(&outbox.take().pop().unwrap());
+    let link = link_in(&outbox.next().await);
     assert_eq!(param(&link, "mode").as_deref(), Some("signIn"));
     assert_eq!(
         param(&link, "continueUrl").as_deref(),
@@ -382,7 +392,7 @@ async fn sign_in_links_create_or_sign_in_the_owner() {
 
     // A second link signs the same user in.
     send().await;
-    let code = param(&link_in(&outbox.take().pop().unwrap()), "oobCode").unwrap();
+    let code = param(&link_in(&outbox.next().await), "oobCode").unwrap();
     let (st, b) = s
         .post(
             &link_sign_in,
@@ -441,12 +451,18 @@ async fn request_errors_are_precise() {
         .await;
     assert_eq!((st, b["email"].as_str()), (200, Some("nobody@example.com")));
     assert!(outbox.take().is_empty());
-    // A mail server refusing the message is a 500 with nothing leaked.
-    s.sign_up("bounce@example.com").await;
+    // A mail server refusing the message is a 500 with nothing leaked...
+    let bounce = s.sign_up("bounce@example.com").await;
+    let (st, b) = s
+        .send_code(json!({"requestType": "VERIFY_EMAIL", "idToken": bounce["idToken"]}))
+        .await;
+    assert_eq!((st, message(&b)), (500, "INTERNAL_ERROR"));
+    // ...except where the answer must not tell known addresses from unknown ones: a reset
+    // email goes out after the answer.
     let (st, b) = s
         .send_code(json!({"requestType": "PASSWORD_RESET", "email": "bounce@example.com"}))
         .await;
-    assert_eq!((st, message(&b)), (500, "INTERNAL_ERROR"));
+    assert_eq!((st, b["email"].as_str()), (200, Some("bounce@example.com")));
     for (body, want) in [
         (json!({}), "MISSING_OOB_CODE"),
         (json!({"oobCode": "nope"}), "INVALID_OOB_CODE"),
@@ -472,7 +488,7 @@ async fn request_errors_are_precise() {
         .send_code(json!({"requestType": "VERIFY_EMAIL", "idToken": user["idToken"]}))
         .await;
     assert_eq!(b["email"], "errors@example.com");
-    let code = param(&link_in(&outbox.take().pop().unwrap()), "oobCode").unwrap();
+    let code = param(&link_in(&outbox.next().await), "oobCode").unwrap();
     let (st, b) = s
         .post(
             &format!("{IT}/accounts:signInWithEmailLink"),
@@ -558,7 +574,7 @@ async fn the_action_page_resets_a_password_in_a_browser() {
         "continueUrl": "http://localhost/app"}),
     )
     .await;
-    let link = link_in(&outbox.take().pop().unwrap());
+    let link = link_in(&outbox.next().await);
     // The emailed link opens the same page on this server.
     let local = link.replace("https://auth.example.test", &s.base);
     let res = s.http.get(&local).send().await.unwrap();
@@ -753,4 +769,177 @@ async fn emulator_lists_codes_and_lands_links() {
         let (st, b) = s.post(&format!("{IT}/accounts:createAuthUri"), body).await;
         assert_eq!((st, message(&b)), (400, want));
     }
+}
+
+#[tokio::test]
+async fn links_cannot_be_bent_to_other_hosts_or_replayed_after_recovery() {
+    let (s, outbox) = mailing_server(Mode::Production).await;
+    // Forms a browser reads as another host than the authorized one.
+    for sneaky in [
+        "https://evil.example\\@localhost/",
+        "https://evil.example@localhost/",
+        "https://evil.example\\.localhost/",
+    ] {
+        let (st, b) = s
+            .send_code(
+                json!({"requestType": "EMAIL_SIGNIN", "email": "own@example.com",
+                "continueUrl": sneaky}),
+            )
+            .await;
+        assert_eq!(
+            (st, message(&b)),
+            (
+                400,
+                "UNAUTHORIZED_DOMAIN : Domain not allowlisted by project"
+            ),
+            "{sneaky}"
+        );
+    }
+    // A link's own continueUrl is not followed, only the one checked when it was made.
+    s.send_code(
+        json!({"requestType": "EMAIL_SIGNIN", "email": "own@example.com",
+        "continueUrl": "http://localhost/finish"}),
+    )
+    .await;
+    let code = param(&link_in(&outbox.next().await), "oobCode").unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = no_redirects
+        .get(format!("{}/__/auth/action", s.base))
+        .query(&[
+            ("mode", "signIn"),
+            ("oobCode", code.as_str()),
+            ("continueUrl", "https://phish.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("http://localhost/finish?"),
+        "{location}"
+    );
+
+    // Someone holding the victim's session prepares two email changes to their address.
+    let victim = s.sign_up("victim@example.com").await;
+    let id_token = victim["idToken"].as_str().unwrap().to_owned();
+    let mut change_codes = Vec::new();
+    for to in ["thief1@example.com", "thief2@example.com"] {
+        let (st, b) = s
+            .send_code(
+                json!({"requestType": "VERIFY_AND_CHANGE_EMAIL", "idToken": id_token,
+                "newEmail": to}),
+            )
+            .await;
+        assert_eq!(st, 200, "{b}");
+        change_codes.push(param(&link_in(&outbox.next().await), "oobCode").unwrap());
+    }
+    let update = format!("{IT}/accounts:update");
+    let (st, _) = s.post(&update, json!({"oobCode": change_codes[0]})).await;
+    assert_eq!(st, 200);
+    // The owner undoes it from the recovery email...
+    let recover = param(&link_in(&outbox.next().await), "oobCode").unwrap();
+    s.clock.advance_secs(2);
+    let (st, b) = s.post(&update, json!({"oobCode": recover})).await;
+    assert_eq!((st, b["email"].as_str()), (200, Some("victim@example.com")));
+    // ...and the second prepared change is dead.
+    let (st, b) = s.post(&update, json!({"oobCode": change_codes[1]})).await;
+    assert_eq!((st, message(&b)), (400, "INVALID_OOB_CODE"));
+    assert!(s.user_by_email("victim@example.com").await.is_some());
+}
+
+#[tokio::test]
+async fn an_email_link_takes_the_account_from_whoever_registered_the_address() {
+    let (s, outbox) = mailing_server(Mode::Production).await;
+    let link_sign_in = format!("{IT}/accounts:signInWithEmailLink");
+    // Someone registers the address first, with a password; it stays unverified.
+    let squatter = s.sign_up("owner@example.com").await;
+    s.clock.advance_secs(2);
+    s.send_code(json!({"requestType": "EMAIL_SIGNIN", "email": "owner@example.com"}))
+        .await;
+    let code = param(&link_in(&outbox.next().await), "oobCode").unwrap();
+    let (st, b) = s
+        .post(
+            &link_sign_in,
+            json!({"email": "owner@example.com", "oobCode": code}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["localId"], squatter["localId"]);
+    // The mailbox's owner holds the account now: the squatter's password and session are gone.
+    let (st, b) = s.sign_in_with("owner@example.com", "secret-pw").await;
+    assert_eq!((st, message(&b)), (400, "INVALID_LOGIN_CREDENTIALS"));
+    let (st, b) = s.refresh(squatter["refreshToken"].as_str().unwrap()).await;
+    assert_eq!((st, message(&b)), (400, "TOKEN_EXPIRED"));
+    let (st, b) = s
+        .refresh(
+            link_sign_in_refresh_token(&s, &link_sign_in, &outbox)
+                .await
+                .as_str(),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+
+    // A verified account keeps its password.
+    let kept = s.sign_up("kept@example.com").await;
+    s.admin_post(
+        &format!("{IT}/projects/{PROJECT}/accounts:update"),
+        json!({"localId": kept["localId"], "emailVerified": true}),
+    )
+    .await;
+    s.send_code(json!({"requestType": "EMAIL_SIGNIN", "email": "kept@example.com"}))
+        .await;
+    let code = param(&link_in(&outbox.next().await), "oobCode").unwrap();
+    let (st, _) = s
+        .post(
+            &link_sign_in,
+            json!({"email": "kept@example.com", "oobCode": code}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(s.sign_in_with("kept@example.com", "secret-pw").await.0, 200);
+}
+
+/// A fresh email-link sign-in of owner@example.com; its refresh token.
+async fn link_sign_in_refresh_token(s: &Server, link_sign_in: &str, outbox: &Outbox) -> String {
+    s.send_code(json!({"requestType": "EMAIL_SIGNIN", "email": "owner@example.com"}))
+        .await;
+    let code = param(&link_in(&outbox.next().await), "oobCode").unwrap();
+    let (st, b) = s
+        .post(
+            link_sign_in,
+            json!({"email": "owner@example.com", "oobCode": code}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    b["refreshToken"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn emails_are_limited_per_recipient() {
+    let (s, outbox) = mailing_server(Mode::Production).await;
+    s.sign_up("busy@example.com").await;
+    let reset =
+        |email: &'static str| s.send_code(json!({"requestType": "PASSWORD_RESET", "email": email}));
+    for _ in 0..5 {
+        assert_eq!(reset("busy@example.com").await.0, 200);
+    }
+    let (st, b) = reset("busy@example.com").await;
+    assert_eq!((st, message(&b)), (400, "TOO_MANY_ATTEMPTS_TRY_LATER"));
+    // Admin links are not emails; other recipients are not held up.
+    s.reset_code("busy@example.com").await;
+    s.sign_up("calm@example.com").await;
+    assert_eq!(reset("calm@example.com").await.0, 200);
+    // The window slides.
+    s.clock.advance_secs(601);
+    assert_eq!(reset("busy@example.com").await.0, 200);
+    // Sent in the background (email enumeration protection), but sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while outbox.0.lock().unwrap().len() < 7 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(outbox.take().len(), 7);
 }

@@ -1222,6 +1222,19 @@ macro_rules! impl_store {
                     }
                     AccountWrite::Update(acc) => {
                         update_account_row(&mut tx, scope, acc).await?;
+                        if let Some(s) = session {
+                            sqlx::query(&dialect_sql(
+                                "UPDATE accounts SET last_login_at = ? \
+                                 WHERE project = ? AND tenant = ? AND local_id = ?",
+                            ))
+                            .bind(s.created_at)
+                            .bind(&scope.project)
+                            .bind(scope.tenant_key())
+                            .bind(&acc.local_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                        }
                         acc
                     }
                 };
