@@ -186,6 +186,18 @@ fn now_secs() -> u64 {
 }
 
 /// Waits up to `limit` for `done`, polling.
+/// A JSON answer to a GET with an admin credential.
+async fn admin_get(http: &reqwest::Client, url: &str, admin: &str) -> Value {
+    http.get(url)
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn within<F, Fut>(limit: Duration, what: &str, mut done: F)
 where
     F: FnMut() -> Fut,
@@ -402,18 +414,7 @@ async fn three_instances_on_one_database_act_as_one() {
         "a write seen through another instance",
         || {
             let (http, url, admin) = (c.http.clone(), db(1, "shared/n"), c.admin.clone());
-            async move {
-                let v: Value = http
-                    .get(url)
-                    .bearer_auth(admin)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                v == json!(1)
-            }
+            async move { admin_get(&http, &url, &admin).await == json!(1) }
         },
     )
     .await;
@@ -444,18 +445,7 @@ async fn three_instances_on_one_database_act_as_one() {
             "increments through three instances add up",
             || {
                 let (http, url, admin) = (c.http.clone(), db(n, "shared/n"), c.admin.clone());
-                async move {
-                    let v: Value = http
-                        .get(url)
-                        .bearer_auth(admin)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    v == json!(31)
-                }
+                async move { admin_get(&http, &url, &admin).await == json!(31) }
             },
         )
         .await;
