@@ -38,9 +38,11 @@ const {
   connectAuthEmulator,
   getAuth,
   createUserWithEmailAndPassword,
+  OAuthProvider,
   sendPasswordResetEmail,
   sendSignInLinkToEmail,
   signInAnonymously,
+  signInWithCredential,
   signInWithCustomToken,
   signInWithEmailAndPassword,
   signOut,
@@ -548,9 +550,37 @@ for (const emulator of [true, false]) {
         });
       });
     }
-    it('facebook.com sign-in marks the email verified', {
-      skip: 'needs accounts:signInWithIdp (the server answers 501 NOT_IMPLEMENTED)',
-    });
+    // Treat facebook.com emails as verified. Emulator mode signs in with the emulator's
+    // fake IdP tokens; default mode verifies real providers only (a Facebook app is not
+    // available here; OIDC providers are tested in interop/node/federated.test.mjs).
+    for (const api of ['v1', 'v2']) {
+      it(`${api}: a facebook.com sign-up gets its email marked verified`, {
+        timeout: TEST_TIMEOUT,
+        skip: !emulator && 'needs a real facebook.com app in default mode',
+      }, async () => {
+        await setTriggers(server, handlers.url, { beforeCreate: `/${api}/facebook-verified` });
+        await withClient(server, async (auth) => {
+          const fbEmail = uniqueEmail(`fb-${api}`);
+          const idToken = JSON.stringify({ sub: `fb-${randomBytes(4).toString('hex')}`, email: fbEmail, email_verified: false });
+          const cred = await signInWithCredential(auth, new OAuthProvider('facebook.com').credential({ idToken }));
+          assert.equal(cred.user.email, fbEmail);
+          assert.equal(cred.user.emailVerified, true, 'the function marked it verified');
+          assert.equal((await userByUid(server, cred.user.uid)).emailVerified, true);
+          await signOut(auth);
+          // A password sign-up is left alone.
+          const pwEmail = uniqueEmail(`fb-control-${api}`);
+          const pw = await createUserWithEmailAndPassword(auth, pwEmail, PASSWORD);
+          assert.equal(pw.user.emailVerified, false);
+        });
+        assert.deepEqual(
+          H.calls.map((c) => c.eventType),
+          [
+            'providers/cloud.auth/eventTypes/user.beforeCreate:facebook.com',
+            'providers/cloud.auth/eventTypes/user.beforeCreate:password',
+          ],
+        );
+      });
+    }
 
     // Block sign-in from some IP addresses.
     for (const api of ['v1', 'v2']) {

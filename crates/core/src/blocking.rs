@@ -208,11 +208,21 @@ pub enum HookReply {
     Unreachable(String),
 }
 
-/// The outbound HTTP client (the server crate provides it).
+/// The outbound HTTP client (the server crate provides it): blocking functions, and the
+/// identity providers' discovery documents, keys and token endpoints.
 #[async_trait]
 pub trait HookClient: Send + Sync + std::fmt::Debug {
     /// POSTs `body` as JSON to `uri`, giving up after `deadline`.
     async fn post(&self, uri: &str, body: Vec<u8>, deadline: Duration) -> HookReply;
+    /// GETs a JSON document (2xx only); the error is the reason, for logs.
+    async fn get_json(&self, uri: &str, deadline: Duration) -> std::result::Result<Value, String>;
+    /// POSTs a form and reads a JSON answer (2xx only).
+    async fn post_form(
+        &self,
+        uri: &str,
+        form: &[(&str, &str)],
+        deadline: Duration,
+    ) -> std::result::Result<Value, String>;
 }
 
 /// The changes a function asked for (only the keys of its `updateMask`).

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod credentials;
 pub mod email;
 pub mod error;
+pub mod idp;
 pub mod keyring;
 pub mod metrics;
 pub mod model;

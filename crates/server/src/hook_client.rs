@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use firekeeper_core::blocking::{HookClient, HookReply};
+use reqwest::header::ACCEPT;
+use serde_json::Value;
 
 /// Answers bigger than this are cut off: a function's reply is a small JSON document.
 const MAX_REPLY_BYTES: usize = 1 << 20;
@@ -55,4 +57,49 @@ impl HookClient for HttpHookClient {
             Ok(Ok((status, body))) => HookReply::Answered { status, body },
         }
     }
+
+    async fn get_json(&self, uri: &str, deadline: Duration) -> Result<Value, String> {
+        json_answer(
+            self.http.get(uri).header(ACCEPT, "application/json"),
+            deadline,
+        )
+        .await
+    }
+
+    async fn post_form(
+        &self,
+        uri: &str,
+        form: &[(&str, &str)],
+        deadline: Duration,
+    ) -> Result<Value, String> {
+        let req = self
+            .http
+            .post(uri)
+            .header(ACCEPT, "application/json")
+            .form(form);
+        json_answer(req, deadline).await
+    }
+}
+
+/// A JSON document from a 2xx answer, read up to [`MAX_REPLY_BYTES`].
+async fn json_answer(req: reqwest::RequestBuilder, deadline: Duration) -> Result<Value, String> {
+    let call = async {
+        let mut res = req.send().await.map_err(|e| e.to_string())?;
+        let status = res.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_REPLY_BYTES {
+                return Err("answer too large".to_owned());
+            }
+        }
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            return Err(format!("HTTP {status}: {text}"));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+    };
+    tokio::time::timeout(deadline, call)
+        .await
+        .map_err(|_| "timed out".to_owned())?
 }

@@ -37,8 +37,9 @@ pub(crate) struct HookOutcome {
 /// Whom a function call is about.
 #[derive(Clone, Copy)]
 enum Subject<'a> {
-    /// An account signing up or in, with the sign-in method.
-    User(&'a Account, &'a str),
+    /// An account signing up or in, with the sign-in method and what the sign-in adds to
+    /// the JWT (an identity provider's profile and credentials).
+    User(&'a Account, &'a str, &'a Map<String, Value>),
     /// An email about to be sent.
     Email { email: &'a str, email_type: &'a str },
 }
@@ -323,6 +324,18 @@ impl Auth {
         pending: &mut Account,
         sign_in_method: &str,
     ) -> Result<()> {
+        self.before_create_with(ctx, pending, sign_in_method, &Map::new())
+            .await
+    }
+
+    /// [`Auth::before_create`] with claims the sign-in adds to the JWT.
+    pub(crate) async fn before_create_with(
+        &self,
+        ctx: &Ctx,
+        pending: &mut Account,
+        sign_in_method: &str,
+        extra: &Map<String, Value>,
+    ) -> Result<()> {
         self.check_sign_in_address(ctx).await?;
         let policy = self.blocking_policy(&ctx.access.project).await?;
         let checked = policy.before_create(
@@ -343,7 +356,7 @@ impl Auth {
                 ctx,
                 &functions,
                 BEFORE_CREATE,
-                Subject::User(pending, sign_in_method),
+                Subject::User(pending, sign_in_method, extra),
             )
             .await?
         {
@@ -360,6 +373,18 @@ impl Auth {
         ctx: &Ctx,
         acc: &mut Account,
         sign_in_method: &str,
+    ) -> Result<HookOutcome> {
+        self.before_sign_in_with(ctx, acc, sign_in_method, &Map::new())
+            .await
+    }
+
+    /// [`Auth::before_sign_in`] with claims the sign-in adds to the JWT.
+    pub(crate) async fn before_sign_in_with(
+        &self,
+        ctx: &Ctx,
+        acc: &mut Account,
+        sign_in_method: &str,
+        extra: &Map<String, Value>,
     ) -> Result<HookOutcome> {
         let mut outcome = HookOutcome::default();
         if acc.disabled {
@@ -381,7 +406,7 @@ impl Auth {
                 ctx,
                 &functions,
                 BEFORE_SIGN_IN,
-                Subject::User(acc, sign_in_method),
+                Subject::User(acc, sign_in_method, extra),
             )
             .await?
         {
@@ -451,10 +476,14 @@ impl Auth {
             }
         }
         match subject {
-            Subject::User(acc, sign_in_method) => {
+            Subject::User(acc, sign_in_method, extra) => {
                 claims.insert("sub".into(), acc.local_id.clone().into());
                 claims.insert("sign_in_method".into(), sign_in_method.into());
                 claims.insert("user_record".into(), user_record(acc));
+                // The sign-in's own claims never replace the ones above.
+                for (k, v) in extra {
+                    claims.entry(k.clone()).or_insert_with(|| v.clone());
+                }
             }
             Subject::Email { email, email_type } => {
                 claims.insert("email".into(), email.into());
@@ -507,7 +536,7 @@ impl Auth {
                     reason = %e,
                     "blocking function"
                 );
-                if let Subject::User(acc, sign_in_method) = subject {
+                if let Subject::User(acc, sign_in_method, _) = subject {
                     self.audit_block(ctx, acc, event, sign_in_method, e).await;
                 }
             }

@@ -7,6 +7,8 @@ mod admin;
 mod blocking;
 mod custom_token;
 mod database;
+mod idp;
+mod idp_configs;
 mod oob;
 mod project;
 mod requests;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use database::DatabasePolicy;
+pub use idp_configs::ProviderKind;
 pub use oob::{kind_of_mode, ActionCode, EmailActions};
 pub use requests::*;
 pub use session_cookie::{SESSION_COOKIE_MAX_SECS, SESSION_COOKIE_MIN_SECS};
@@ -140,6 +143,8 @@ pub struct Auth {
     /// Sends out-of-band emails; none means they cannot be delivered (emulator mode logs
     /// the links instead).
     mailer: Option<Arc<dyn crate::email::Mailer>>,
+    /// Identity providers' discovery documents and keys.
+    pub(crate) oidc: crate::idp::OidcCache,
     /// Emails a caller may trigger, per recipient and per client address (production).
     pub(crate) email_limits: oob::EmailLimits,
     metrics: crate::metrics::Metrics,
@@ -202,6 +207,7 @@ impl Auth {
             settings_cache: sessions::SettingsCache::default(),
             hooks: None,
             mailer: None,
+            oidc: Default::default(),
             email_limits: oob::EmailLimits::default(),
             metrics: crate::metrics::Metrics::default(),
             settings_write: tokio::sync::Mutex::new(()),

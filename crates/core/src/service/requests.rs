@@ -242,3 +242,18 @@ pub struct CreateAuthUriRequest {
     pub session_id: Option<String>,
     pub tenant_id: Option<String>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SignInWithIdpRequest {
+    pub request_uri: Option<String>,
+    pub post_body: Option<String>,
+    pub id_token: Option<String>,
+    pub session_id: Option<String>,
+    pub return_idp_credential: Option<bool>,
+    pub return_secure_token: Option<bool>,
+    pub return_refresh_token: Option<bool>,
+    pub pending_id_token: Option<String>,
+    pub pending_token: Option<String>,
+    pub tenant_id: Option<String>,
+}

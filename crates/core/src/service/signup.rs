@@ -45,8 +45,12 @@ impl Auth {
     }
 
     /// Stores a new account signed in nowhere (admin create, or a sign-up a blocking
-    /// function refused after beforeCreate), audited as created.
-    async fn store_account_without_session(&self, ctx: &Ctx, acc: &Account) -> Result<()> {
+    /// function refused or disabled after beforeCreate), audited as created.
+    pub(crate) async fn store_account_without_session(
+        &self,
+        ctx: &Ctx,
+        acc: &Account,
+    ) -> Result<()> {
         let event = self.event(
             ctx,
             &acc.local_id,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{Method, Request};
 use axum::response::Response;
 use firekeeper_core::access::Accepts;
+use firekeeper_core::service::ProviderKind;
 use firekeeper_core::Error;
 use serde_json::Value;
 
@@ -98,6 +99,7 @@ enum Op {
     CreateSessionCookie,
     SendOobCode,
     ResetPassword,
+    SignInWithIdp,
     SignInWithEmailLink,
     CreateAuthUri,
     /// In the API, not served yet (its issue is open): 501 with the operation's name.
@@ -120,7 +122,7 @@ fn v1_op(method: &Method, op: &str, has_project: bool) -> Option<Op> {
         ("GET", "recaptchaParams") => Op::RecaptchaParams,
         ("POST", "accounts:sendOobCode") => Op::SendOobCode,
         ("POST", "accounts:resetPassword") => Op::ResetPassword,
-        (_, "accounts:signInWithIdp") => Op::Later("accounts:signInWithIdp"),
+        ("POST", "accounts:signInWithIdp") => Op::SignInWithIdp,
         ("POST", "accounts:signInWithEmailLink") => Op::SignInWithEmailLink,
         ("POST", "accounts:createAuthUri") => Op::CreateAuthUri,
         (_, "accounts:sendVerificationCode") => Op::Later("accounts:sendVerificationCode"),
@@ -138,15 +140,69 @@ fn accepts(op: Op) -> Accepts {
     }
 }
 
-/// `v2/projects/{p}/config`: the blocking-function registration (admin only).
+/// `v2/projects/{p}/oauthIdpConfigs[/{id}]` and `.../inboundSamlConfigs[/{id}]`.
+async fn provider_configs(
+    auth: &firekeeper_core::Auth,
+    inc: &Incoming,
+    project: &str,
+    kind: ProviderKind,
+    id: Option<&str>,
+) -> Result<Value, Error> {
+    let query = |k: &str| inc.query.get(k).and_then(Value::as_str);
+    match (&inc.method, id) {
+        (&Method::POST, None) => {
+            let body = Value::Object(inc.json_body(false)?);
+            auth.create_provider_config(project, kind, query(kind.id_parameter()), &body)
+                .await
+        }
+        (&Method::GET, None) => {
+            auth.list_provider_configs(project, kind, query("pageSize"), query("pageToken"))
+                .await
+        }
+        (&Method::GET, Some(id)) => auth.get_provider_config(project, kind, id).await,
+        (&Method::PATCH, Some(id)) => {
+            let body = Value::Object(inc.json_body(false)?);
+            auth.update_provider_config(project, kind, id, query("updateMask"), &body)
+                .await
+        }
+        (&Method::DELETE, Some(id)) => auth.delete_provider_config(project, kind, id).await,
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// `v2/projects/{p}/config` (the blocking-function registration) and the provider
+/// configurations; admin only.
 async fn v2_config(state: &AppState, inc: Incoming, target: Target) -> Result<Value, Error> {
-    let (Some(project), None, "config") = (&target.project, &target.tenant, target.op.as_str())
-    else {
-        return Err(Error::NotImplemented(format!(
-            "{} is not implemented yet.",
-            inc.path
-        )));
+    let not_yet = || Error::NotImplemented(format!("{} is not implemented yet.", inc.path));
+    let Some(project) = &target.project else {
+        return Err(not_yet());
     };
+    let (collection, id) = match target.op.split_once('/') {
+        Some((c, id)) => (c, Some(id)),
+        None => (target.op.as_str(), None),
+    };
+    let kind = match collection {
+        "oauthIdpConfigs" => Some(ProviderKind::Oidc),
+        "inboundSamlConfigs" => Some(ProviderKind::Saml),
+        "config" if id.is_none() && target.tenant.is_none() => None,
+        _ => return Err(not_yet()),
+    };
+    if let Some(kind) = kind {
+        inc.require_some_credential(Accepts::AdminOnly)?;
+        let auth = &state.auth;
+        let access = auth
+            .authorize(inc.credentials(), Some(project), Accepts::AdminOnly)
+            .await?;
+        if auth
+            .resolve_tenant(target.tenant.as_deref(), &serde_json::Map::new())?
+            .is_some()
+        {
+            return Err(Error::NotImplemented(
+                "Provider configurations of tenants are not implemented yet.".into(),
+            ));
+        }
+        return provider_configs(auth, &inc, &access.project, kind, id).await;
+    }
     inc.require_some_credential(Accepts::AdminOnly)?;
     let auth = &state.auth;
     let access = auth
@@ -202,6 +258,7 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
         Op::CreateSessionCookie => auth.create_session_cookie(&c, typed(body)?).await,
         Op::SendOobCode => auth.send_oob_code(&c, typed(body)?).await,
         Op::ResetPassword => auth.reset_password(&c, typed(body)?).await,
+        Op::SignInWithIdp => auth.sign_in_with_idp(&c, typed(body)?).await,
         Op::SignInWithEmailLink => auth.sign_in_with_email_link(&c, typed(body)?).await,
         Op::CreateAuthUri => auth.create_auth_uri(&c, typed(body)?).await,
         Op::Later(name) => Err(Error::NotImplemented(format!(

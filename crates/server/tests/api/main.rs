@@ -13,6 +13,7 @@ use firekeeper_store::SqliteStore;
 use serde_json::{json, Value};
 
 mod email_actions;
+mod idp;
 
 const PROJECT: &str = "demo-test";
 const IT: &str = "/identitytoolkit.googleapis.com/v1";

@@ -1,0 +1,292 @@
+//! OpenID Connect providers: what a sign-in learned from one, the discovery document and key
+//! set cache, and the id_token checks (signature against the provider's keys, issuer,
+//! audience, expiry, nonce). RS256 only, the algorithm every OIDC provider must offer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use firekeeper_tokens::{jws, PublicKey};
+use serde_json::{Map, Value};
+
+use crate::blocking::HookClient;
+use crate::secrets::{hex, sha256};
+
+/// How long a provider's discovery document and keys are trusted before they are fetched
+/// again; an unknown `kid` refetches sooner (key rotation), at most once per
+/// [`REFETCH_FLOOR_MS`].
+const KEYS_TTL_MS: i64 = 10 * 60_000;
+const REFETCH_FLOOR_MS: i64 = 30_000;
+/// Clock skew tolerated on `exp` and `iat`.
+const SKEW_SECS: i64 = 300;
+/// How long a provider may take to answer.
+pub const IDP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What a sign-in learned from its identity provider.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdpProfile {
+    pub provider_id: String,
+    /// The user's id at the provider (`sub`).
+    pub raw_id: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub display_name: Option<String>,
+    pub photo_url: Option<String>,
+    /// Every claim the provider sent about the user.
+    pub claims: Map<String, Value>,
+    pub id_token: Option<String>,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<i64>,
+}
+
+impl IdpProfile {
+    /// A profile from an id_token's (or fake token's) claims: `None` without a string `sub`.
+    pub fn from_claims(provider_id: &str, claims: Map<String, Value>) -> Option<Self> {
+        let text = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let raw_id = text("sub")?;
+        let email_verified = match claims.get("email_verified") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            _ => false,
+        };
+        Some(Self {
+            provider_id: provider_id.to_owned(),
+            raw_id,
+            email: text("email").map(|e| crate::validate::canonical_email(&e)),
+            email_verified,
+            display_name: text("name"),
+            photo_url: text("picture"),
+            claims,
+            ..Default::default()
+        })
+    }
+}
+
+/// Why an id_token was refused (for logs; clients get one generic error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+fn refused(why: impl Into<String>) -> Refused {
+    Refused(why.into())
+}
+
+/// Checks an id_token against the provider's keys and the configuration: RS256 signature,
+/// `iss`, `aud` (or one of them) = `client_id`, `exp`, `iat`, a `sub`, and the nonce: a
+/// raw nonce given with the credential must match the token's (as sent, or its SHA-256 in
+/// hex as Apple and Google put it), and a token carrying a nonce needs one.
+pub fn check_id_token(
+    token: &str,
+    keys: &[PublicKey],
+    issuer: &str,
+    client_id: &str,
+    raw_nonce: Option<&str>,
+    now_s: i64,
+) -> Result<Map<String, Value>, Refused> {
+    let decoded = jws::decode(token).map_err(|_| refused("not a JWT"))?;
+    if decoded.alg() != Some("RS256") {
+        return Err(refused(format!("alg {:?}", decoded.alg())));
+    }
+    let key = match decoded.kid() {
+        Some(kid) => keys.iter().find(|k| k.kid == kid),
+        None if keys.len() == 1 => keys.first(),
+        None => None,
+    }
+    .ok_or_else(|| refused("unknown signing key"))?;
+    decoded
+        .verify_rs256(key)
+        .map_err(|_| refused("bad signature"))?;
+    let c = decoded.payload;
+    let same_issuer = |i: &str| i.trim_end_matches('/') == issuer.trim_end_matches('/');
+    if !c
+        .get("iss")
+        .and_then(Value::as_str)
+        .is_some_and(same_issuer)
+    {
+        return Err(refused("wrong issuer"));
+    }
+    let audience_ok = match c.get("aud") {
+        Some(Value::String(a)) => a == client_id,
+        Some(Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(refused("wrong audience"));
+    }
+    let exp = c.get("exp").and_then(Value::as_i64).unwrap_or(0);
+    if exp + SKEW_SECS / 5 < now_s {
+        return Err(refused("expired"));
+    }
+    if c.get("iat").and_then(Value::as_i64).unwrap_or(0) > now_s + SKEW_SECS {
+        return Err(refused("issued in the future"));
+    }
+    if c.get("sub")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(refused("no subject"));
+    }
+    let in_token = c.get("nonce").and_then(Value::as_str);
+    match (raw_nonce, in_token) {
+        (None, None) => {}
+        (Some(raw), Some(t)) if t == raw || t == hex(&sha256(raw.as_bytes())) => {}
+        (None, Some(_)) => return Err(refused("the token has a nonce; none was given")),
+        _ => return Err(refused("nonce mismatch")),
+    }
+    Ok(c)
+}
+
+/// A provider's endpoints and keys, as discovered.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub token_endpoint: Option<String>,
+    pub keys: Vec<PublicKey>,
+    fetched_at: i64,
+}
+
+/// Discovery documents and key sets by issuer.
+#[derive(Debug, Default)]
+pub struct OidcCache(Mutex<HashMap<String, Arc<Discovered>>>);
+
+impl OidcCache {
+    /// The provider's endpoints and keys: cached, fetched when older than the TTL or when
+    /// `need_kid` is not among the cached keys (at most once per 30 s).
+    pub async fn discover(
+        &self,
+        http: &dyn HookClient,
+        issuer: &str,
+        need_kid: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Arc<Discovered>, Refused> {
+        let cached = self.0.lock().ok().and_then(|m| m.get(issuer).cloned());
+        if let Some(d) = &cached {
+            let fresh = now_ms - d.fetched_at < KEYS_TTL_MS;
+            let has_kid = need_kid.is_none_or(|kid| d.keys.iter().any(|k| k.kid == kid));
+            if fresh && (has_kid || now_ms - d.fetched_at < REFETCH_FLOOR_MS) {
+                return Ok(d.clone());
+            }
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let doc = http
+            .get_json(&url, IDP_DEADLINE)
+            .await
+            .map_err(|e| refused(format!("discovery {url}: {e}")))?;
+        let jwks_uri = doc
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| refused("discovery document without jwks_uri"))?;
+        let jwks = http
+            .get_json(jwks_uri, IDP_DEADLINE)
+            .await
+            .map_err(|e| refused(format!("keys {jwks_uri}: {e}")))?;
+        let keys = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .map(|all| {
+                all.iter()
+                    .filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA"))
+                    .filter_map(|k| {
+                        let text = |f: &str| k.get(f).and_then(Value::as_str);
+                        PublicKey::from_jwk(text("kid").unwrap_or_default(), text("n")?, text("e")?)
+                            .ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let found = Arc::new(Discovered {
+            token_endpoint: doc
+                .get("token_endpoint")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            keys,
+            fetched_at: now_ms,
+        });
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(issuer.to_owned(), found.clone());
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firekeeper_tokens::SigningKey;
+    use serde_json::json;
+
+    fn token(key: &SigningKey, claims: Value) -> String {
+        jws::sign_rs256(key, claims.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn id_tokens_are_checked_in_full() {
+        let key = SigningKey::generate().unwrap();
+        let other = SigningKey::generate().unwrap();
+        let keys = [key.public_key()];
+        let now = 1_700_000_000;
+        let good = json!({"iss": "https://idp.example", "aud": "client", "sub": "u1",
+            "iat": now, "exp": now + 600, "email": "U@Example.com", "email_verified": true});
+        let check = |t: &str, nonce: Option<&str>| {
+            check_id_token(t, &keys, "https://idp.example/", "client", nonce, now)
+        };
+        let claims = check(&token(&key, good.clone()), None).unwrap();
+        let p = IdpProfile::from_claims("oidc.x", claims).unwrap();
+        assert_eq!(
+            (p.raw_id.as_str(), p.email.as_deref()),
+            ("u1", Some("u@example.com"))
+        );
+        assert!(p.email_verified);
+
+        let with = |k: &str, v: Value| {
+            let mut c = good.clone();
+            c[k] = v;
+            c
+        };
+        for (what, t) in [
+            ("forged", token(&other, good.clone())),
+            ("expired", token(&key, with("exp", json!(now - 3600)))),
+            ("audience", token(&key, with("aud", json!("someone-else")))),
+            (
+                "issuer",
+                token(&key, with("iss", json!("https://evil.example"))),
+            ),
+            ("future", token(&key, with("iat", json!(now + 3600)))),
+            ("no subject", token(&key, with("sub", json!("")))),
+        ] {
+            assert!(check(&t, None).is_err(), "{what}");
+        }
+        assert!(check(&token(&key, with("aud", json!(["x", "client"]))), None).is_ok());
+        // Nonces: as given or hashed; required both ways.
+        let hashed = hex(&sha256(b"raw-nonce"));
+        assert!(check(
+            &token(&key, with("nonce", json!(hashed))),
+            Some("raw-nonce")
+        )
+        .is_ok());
+        assert!(check(
+            &token(&key, with("nonce", json!("raw-nonce"))),
+            Some("raw-nonce")
+        )
+        .is_ok());
+        assert!(check(
+            &token(&key, with("nonce", json!("other"))),
+            Some("raw-nonce")
+        )
+        .is_err());
+        assert!(check(&token(&key, with("nonce", json!("raw-nonce"))), None).is_err());
+        assert!(check(&token(&key, good.clone()), Some("raw-nonce")).is_err());
+        // An unsigned token is no token.
+        let unsigned = jws::encode_unsigned(good.as_object().unwrap());
+        assert!(check(&unsigned, None).is_err());
+    }
+}

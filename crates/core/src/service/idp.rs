@@ -1,0 +1,508 @@
+//! `accounts:signInWithIdp` (§3.1): sign-in with an identity provider's credential.
+//!
+//! Production verifies OpenID Connect providers configured through `oauthIdpConfigs`: an
+//! `id_token` against the provider's published keys, or an authorization `code` exchanged
+//! at its token endpoint. Emulator mode accepts the reference emulator's fake IdP tokens
+//! (strict JSON or an unverified JWT with a `sub`) for any provider id.
+//!
+//! One account per email, as Firebase by default: a verified IdP email that matches an
+//! account signs that account in (taking it over from whoever registered the address if
+//! it was unverified); an unverified one asks for confirmation instead.
+
+use serde_json::{json, Map, Value};
+
+use super::blocking::apply;
+use super::{object, Auth, Ctx, Mode, SignInWithIdpRequest};
+use crate::error::{Error, Result};
+use crate::idp::{check_id_token, IdpProfile, IDP_DEADLINE};
+use crate::model::{event_kind, Account, ProviderUserInfo};
+use crate::secrets::new_local_id;
+use crate::validate::is_absolute_uri;
+
+fn idp_refused() -> Error {
+    Error::detail(
+        "INVALID_IDP_RESPONSE",
+        "The supplied auth credential is malformed or has expired.",
+    )
+}
+
+/// The parameters of a request: the `requestUri` query, then `postBody` (later wins).
+fn parameters(request_uri: &str, post_body: &str) -> Map<String, Value> {
+    let query = request_uri
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or_default())
+        .unwrap_or_default();
+    let mut out = Map::new();
+    for part in [query, post_body] {
+        if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(part) {
+            for (k, v) in pairs {
+                out.insert(k, v.into());
+            }
+        }
+    }
+    out
+}
+
+/// The reference emulator's fake id_token: strict JSON, or a JWT read without checks.
+fn fake_claims(id_token: &str) -> Result<Map<String, Value>> {
+    let parsed = if id_token.trim_start().starts_with('{') {
+        serde_json::from_str::<Map<String, Value>>(id_token).map_err(|_| {
+            Error::detail(
+                "INVALID_IDP_RESPONSE",
+                format!("Unable to parse id_token: {id_token}"),
+            )
+        })?
+    } else {
+        firekeeper_tokens::jws::decode_payload(id_token).map_err(|_| {
+            Error::detail(
+                "INVALID_IDP_RESPONSE",
+                format!("Unable to parse id_token: {id_token}"),
+            )
+        })?
+    };
+    match parsed.get("sub") {
+        Some(Value::String(s)) if !s.is_empty() => Ok(parsed),
+        None => Err(Error::detail(
+            "INVALID_IDP_RESPONSE",
+            "Invalid Idp Response: id_token missing required fields.",
+        )),
+        _ => Err(Error::detail(
+            "INVALID_IDP_RESPONSE",
+            "The \"sub\" field must be a string.",
+        )),
+    }
+}
+
+/// The provider entry an IdP sign-in links.
+fn provider_entry(p: &IdpProfile) -> ProviderUserInfo {
+    ProviderUserInfo {
+        provider_id: p.provider_id.clone(),
+        raw_id: p.raw_id.clone(),
+        federated_id: Some(p.raw_id.clone()),
+        email: p.email.clone(),
+        display_name: p.display_name.clone(),
+        photo_url: p.photo_url.clone(),
+        ..Default::default()
+    }
+}
+
+/// Links (or refreshes) the profile's provider entry on `acc`.
+fn link(acc: &mut Account, p: &IdpProfile) {
+    acc.providers.retain(|e| e.provider_id != p.provider_id);
+    acc.providers.push(provider_entry(p));
+}
+
+/// How the account the sign-in lands on was found.
+enum Landing {
+    /// A new account, not stored yet.
+    New(Account),
+    /// An existing account: already linked, linked now by `idToken`, or matched by a
+    /// verified email.
+    Existing(Account),
+}
+
+impl Auth {
+    /// What the IdP says about the user, checked: production verifies the credential with
+    /// the configured provider, emulator mode reads fake tokens.
+    async fn idp_profile(
+        &self,
+        ctx: &Ctx,
+        params: &Map<String, Value>,
+        request_uri: &str,
+    ) -> Result<IdpProfile> {
+        let text = |k: &str| {
+            params
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        let provider_id = text("providerId")
+            .map(str::to_ascii_lowercase)
+            .ok_or_else(|| {
+                Error::detail(
+                    "INVALID_CREDENTIAL_OR_PROVIDER_ID",
+                    format!("Invalid IdP response/credential: {request_uri}"),
+                )
+            })?;
+        if self.config().mode == Mode::Emulator {
+            let Some(id_token) = text("id_token") else {
+                return Err(Error::NotImplemented(format!(
+                    "The Auth Emulator only support sign-in with {provider_id} using id_token, \
+                     not access_token. Please update your code to use id_token."
+                )));
+            };
+            let claims = fake_claims(id_token)?;
+            let mut p = IdpProfile::from_claims(&provider_id, claims).ok_or_else(idp_refused)?;
+            p.id_token = Some(id_token.to_owned());
+            p.access_token =
+                Some(text("access_token").map(str::to_owned).unwrap_or_else(|| {
+                    format!("FirebaseAuthEmulatorFakeAccessToken_{provider_id}")
+                }));
+            return Ok(p);
+        }
+        if !provider_id.starts_with("oidc.") {
+            return Err(Error::detail(
+                "OPERATION_NOT_ALLOWED",
+                format!("The identity provider configuration is not found: {provider_id}"),
+            ));
+        }
+        let config = self
+            .oidc_provider(&ctx.access.project, &provider_id)
+            .await?
+            .ok_or_else(|| {
+                Error::detail(
+                    "OPERATION_NOT_ALLOWED",
+                    format!("The identity provider configuration is not found or disabled: {provider_id}"),
+                )
+            })?;
+        let cfg = |k: &str| config.get(k).and_then(Value::as_str).unwrap_or_default();
+        let (issuer, client_id) = (cfg("issuer"), cfg("clientId"));
+        let http = self
+            .hook_client()
+            .ok_or_else(|| Error::internal("no HTTP client"))?;
+        let now_ms = self.clock().now_ms();
+        let fail = |why: &dyn std::fmt::Display| {
+            tracing::info!(provider = %provider_id, reason = %why, "identity provider credential refused");
+            idp_refused()
+        };
+        let mut tokens = Map::new();
+        let id_token = if let Some(t) = text("id_token") {
+            t.to_owned()
+        } else if let Some(code) = text("code") {
+            let code_flow = config
+                .get("responseType")
+                .and_then(|r| r.get("code"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if !code_flow {
+                return Err(fail(&"the code flow is not enabled for this provider"));
+            }
+            let found = self
+                .oidc
+                .discover(http, issuer, None, now_ms)
+                .await
+                .map_err(|e| fail(&e))?;
+            let endpoint = found
+                .token_endpoint
+                .as_deref()
+                .ok_or_else(|| fail(&"no token endpoint"))?;
+            let redirect = request_uri.split(['?', '#']).next().unwrap_or(request_uri);
+            let answer = http
+                .post_form(
+                    endpoint,
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", code),
+                        ("redirect_uri", redirect),
+                        ("client_id", client_id),
+                        ("client_secret", cfg("clientSecret")),
+                    ],
+                    IDP_DEADLINE,
+                )
+                .await
+                .map_err(|e| fail(&e))?;
+            tokens = answer.as_object().cloned().unwrap_or_default();
+            tokens
+                .get("id_token")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| fail(&"the token endpoint sent no id_token"))?
+        } else {
+            return Err(fail(&"neither id_token nor code"));
+        };
+        let kid = firekeeper_tokens::jws::decode_header(&id_token)
+            .ok()
+            .and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_owned));
+        let found = self
+            .oidc
+            .discover(http, issuer, kid.as_deref(), now_ms)
+            .await
+            .map_err(|e| fail(&e))?;
+        let claims = check_id_token(
+            &id_token,
+            &found.keys,
+            issuer,
+            client_id,
+            text("nonce"),
+            now_ms.div_euclid(1000),
+        )
+        .map_err(|e| fail(&e))?;
+        let mut p = IdpProfile::from_claims(&provider_id, claims).ok_or_else(idp_refused)?;
+        p.id_token = Some(id_token);
+        let token_text = |k: &str| tokens.get(k).and_then(Value::as_str).map(str::to_owned);
+        p.access_token =
+            token_text("access_token").or_else(|| text("access_token").map(str::to_owned));
+        p.refresh_token = token_text("refresh_token");
+        p.expires_in = tokens.get("expires_in").and_then(Value::as_i64);
+        Ok(p)
+    }
+
+    /// The claims an IdP sign-in adds to a blocking function's JWT (blocking-functions.md
+    /// §3.2): the profile always, the credentials the project forwards.
+    async fn idp_hook_claims(&self, project: &str, p: &IdpProfile) -> Result<Map<String, Value>> {
+        let forward = self
+            .blocking_functions(project)
+            .await?
+            .forward_inbound_credentials;
+        let mut out = Map::new();
+        out.insert(
+            "raw_user_info".into(),
+            Value::Object(p.claims.clone()).to_string().into(),
+        );
+        out.insert("sign_in_attributes".into(), Value::Object(p.claims.clone()));
+        if forward.id_token {
+            if let Some(t) = &p.id_token {
+                out.insert("oauth_id_token".into(), t.clone().into());
+            }
+        }
+        if forward.access_token {
+            if let Some(t) = &p.access_token {
+                out.insert("oauth_access_token".into(), t.clone().into());
+            }
+            if let Some(e) = p.expires_in {
+                out.insert("oauth_expires_in".into(), e.into());
+            }
+        }
+        if forward.refresh_token {
+            if let Some(t) = &p.refresh_token {
+                out.insert("oauth_refresh_token".into(), t.clone().into());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `accounts:signInWithIdp`.
+    pub async fn sign_in_with_idp(&self, ctx: &Ctx, req: SignInWithIdpRequest) -> Result<Value> {
+        if req.return_refresh_token.is_some() {
+            return Err(Error::NotImplemented(
+                "returnRefreshToken is not implemented yet.".into(),
+            ));
+        }
+        if req.pending_id_token.is_some() {
+            return Err(Error::NotImplemented(
+                "pendingIdToken is not implemented yet.".into(),
+            ));
+        }
+        let request_uri = req
+            .request_uri
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .ok_or(Error::code("MISSING_REQUEST_URI"))?;
+        if !is_absolute_uri(request_uri) {
+            return Err(Error::code("INVALID_REQUEST_URI"));
+        }
+        let params = parameters(request_uri, req.post_body.as_deref().unwrap_or_default());
+        let profile = self.idp_profile(ctx, &params, request_uri).await?;
+        let scope = ctx.scope();
+        let extra = self.idp_hook_claims(&ctx.access.project, &profile).await?;
+        let method = profile.provider_id.clone();
+
+        let linked = self
+            .store()
+            .account_by_federated(&scope, &profile.provider_id, &profile.raw_id)
+            .await?;
+        let landing = if let Some(token) = req.id_token.as_deref() {
+            let verified = self.verify_id_token(ctx, Some(token)).await?;
+            let me = verified.account;
+            if linked.as_ref().is_some_and(|l| l.local_id != me.local_id) {
+                return Err(Error::code("FEDERATED_USER_ID_ALREADY_LINKED"));
+            }
+            if let Some(email) = &profile.email {
+                let owner = self.store().account_by_email(&scope, email).await?;
+                if owner.is_some_and(|o| o.local_id != me.local_id) {
+                    return Err(Error::code("EMAIL_EXISTS"));
+                }
+            }
+            Landing::Existing(me)
+        } else if let Some(acc) = linked {
+            Landing::Existing(acc)
+        } else if let Some(owner) = match &profile.email {
+            Some(e) => self.store().account_by_email(&scope, e).await?,
+            None => None,
+        } {
+            if !profile.email_verified {
+                // The IdP does not vouch for the address: the user must prove they own the
+                // account first, then link.
+                let mut verified_providers: Vec<String> = owner
+                    .providers
+                    .iter()
+                    .map(|p| p.provider_id.clone())
+                    .collect();
+                if owner.has_password() {
+                    verified_providers.insert(0, "password".into());
+                }
+                return Ok(object(json!({
+                    "kind": "identitytoolkit#VerifyAssertionResponse",
+                    "needConfirmation": true,
+                    "localId": owner.local_id,
+                    "email": profile.email,
+                    "providerId": profile.provider_id,
+                    "federatedId": profile.raw_id,
+                    "verifiedProvider": verified_providers,
+                })));
+            }
+            Landing::Existing(owner)
+        } else {
+            let now = self.clock().now_ms();
+            let mut acc = Account {
+                local_id: new_local_id()?,
+                email: profile.email.clone(),
+                email_verified: profile.email.is_some() && profile.email_verified,
+                display_name: profile.display_name.clone(),
+                photo_url: profile.photo_url.clone(),
+                created_at: now,
+                last_login_at: Some(now),
+                tenant_id: ctx.tenant.clone(),
+                ..Default::default()
+            };
+            link(&mut acc, &profile);
+            Landing::New(acc)
+        };
+
+        let (acc, session, refresh, is_new) = match landing {
+            Landing::New(mut acc) => {
+                self.before_create_with(ctx, &mut acc, &method, &extra)
+                    .await?;
+                let claims = match self
+                    .before_sign_in_with(ctx, &mut acc, &method, &extra)
+                    .await
+                {
+                    Ok(h) => h.session_claims,
+                    Err(refusal) => {
+                        self.store_account_without_session(ctx, &acc).await?;
+                        return Err(refusal);
+                    }
+                };
+                if acc.disabled {
+                    self.store_account_without_session(ctx, &acc).await?;
+                    return Err(Error::code("USER_DISABLED"));
+                }
+                let (session, refresh) = self.new_session(ctx, &acc, &method, claims).await?;
+                let event = self.session_event(ctx, &session, event_kind::SIGN_UP);
+                self.store()
+                    .create_account(&scope, &acc, Some(&session), &[event])
+                    .await?;
+                (acc, session, refresh, true)
+            }
+            Landing::Existing(seen) => {
+                if seen.disabled {
+                    return Err(Error::code("USER_DISABLED"));
+                }
+                let now = self.clock().now_ms();
+                let mut preview = self.idp_lands_on(seen.clone(), &profile, now);
+                let hooks = self
+                    .before_sign_in_with(ctx, &mut preview, &method, &extra)
+                    .await?;
+                let (acc, session, refresh) = self
+                    .retry_stale(|| async {
+                        let fresh = self.require_account(&scope, &seen.local_id).await?;
+                        if fresh.disabled {
+                            return Err(Error::code("USER_DISABLED"));
+                        }
+                        let before = fresh.clone();
+                        let mut acc = self.idp_lands_on(fresh, &profile, now);
+                        apply(&mut acc, &hooks.updates);
+                        if acc.disabled {
+                            let events = self.update_events(ctx, &before, &acc, false, None);
+                            self.store()
+                                .update_account(&scope, &acc, None, &events)
+                                .await?;
+                            return Err(Error::code("USER_DISABLED"));
+                        }
+                        let (session, refresh) = self
+                            .new_session(ctx, &acc, &method, hooks.session_claims.clone())
+                            .await?;
+                        let revoked = acc.valid_since != before.valid_since;
+                        let events =
+                            self.update_events(ctx, &before, &acc, revoked, Some(&session));
+                        self.store()
+                            .update_account(&scope, &acc, Some(&session), &events)
+                            .await?;
+                        self.store()
+                            .set_last_login_at(&scope, &acc.local_id, session.created_at)
+                            .await?;
+                        Ok((acc, session, refresh))
+                    })
+                    .await?;
+                self.feed.notify_waiters();
+                (acc, session, refresh, false)
+            }
+        };
+        self.enforce_session_cap(ctx, &acc.local_id).await;
+        let mut acc = acc;
+        acc.last_login_at = Some(session.created_at);
+        let tokens = self.issue(&acc, &session, refresh)?;
+        let mut body = object(json!({
+            "kind": "identitytoolkit#VerifyAssertionResponse",
+            "providerId": profile.provider_id,
+            "federatedId": profile.raw_id,
+            "localId": acc.local_id,
+            "email": profile.email,
+            "emailVerified": profile.email_verified,
+            "displayName": profile.display_name,
+            "fullName": profile.display_name,
+            "photoUrl": profile.photo_url,
+            "rawUserInfo": Value::Object(profile.claims.clone()).to_string(),
+            "oauthIdToken": profile.id_token,
+            "oauthAccessToken": profile.access_token,
+            "oauthExpireIn": profile.expires_in,
+            "isNewUser": is_new,
+            "tenantId": ctx.tenant,
+        }));
+        tokens.put_into(&mut body);
+        Ok(body)
+    }
+
+    /// The account as an IdP sign-in leaves it: the provider linked with its fresh
+    /// profile, a missing name or photo filled in, and, when the IdP vouches for the
+    /// account's email, that email verified. If
+    /// the address was unverified before, whoever registered it loses the password, phone
+    /// and other providers, and their sessions end (§3.1's account rules).
+    fn idp_lands_on(&self, mut acc: Account, p: &IdpProfile, now_ms: i64) -> Account {
+        let vouched = p.email_verified && p.email.is_some() && acc.email == p.email;
+        if vouched && !acc.email_verified {
+            acc.password_hash = None;
+            acc.phone_number = None;
+            acc.providers.clear();
+            acc.valid_since = Some(now_ms.div_euclid(1000));
+        }
+        if vouched {
+            acc.email_verified = true;
+        }
+        if acc.display_name.is_none() {
+            acc.display_name = p.display_name.clone();
+        }
+        if acc.photo_url.is_none() {
+            acc.photo_url = p.photo_url.clone();
+        }
+        link(&mut acc, p);
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_merge_query_and_body() {
+        let p = parameters(
+            "http://localhost/cb?providerId=oidc.a&state=s#frag",
+            "id_token=t&providerId=oidc.b",
+        );
+        assert_eq!(p["providerId"], "oidc.b");
+        assert_eq!(p["state"], "s");
+        assert_eq!(p["id_token"], "t");
+    }
+
+    #[test]
+    fn fake_tokens_need_a_string_subject() {
+        assert!(fake_claims(r#"{"sub":"u1","email":"a@b.co"}"#).is_ok());
+        assert!(fake_claims(r#"{"email":"a@b.co"}"#).is_err());
+        assert!(fake_claims(r#"{"sub":5}"#).is_err());
+        assert!(fake_claims("{not json").is_err());
+        let jwt =
+            firekeeper_tokens::jws::encode_unsigned(json!({"sub": "u2"}).as_object().unwrap());
+        assert_eq!(fake_claims(&jwt).unwrap()["sub"], "u2");
+    }
+}

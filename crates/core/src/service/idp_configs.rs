@@ -1,0 +1,443 @@
+//! Identity-provider configurations, as the Admin SDKs manage them through
+//! `IT/v2/projects/{p}/oauthIdpConfigs` (OIDC) and `.../inboundSamlConfigs` (SAML): create
+//! (`?oauthIdpConfigId=`), get, list (`?pageSize=&pageToken=`), patch (`?updateMask=`) and
+//! delete. Kept in the project's settings document, one map per collection.
+
+use serde_json::{json, Map, Value};
+
+use super::Auth;
+use crate::error::{Error, Result};
+use crate::validate::is_absolute_uri;
+
+const SETTINGS_KEY: &str = "providerConfigs";
+const MAX_PAGE: usize = 100;
+
+/// The two collections of provider configurations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// `oauthIdpConfigs`: OpenID Connect providers, ids `oidc.*`.
+    Oidc,
+    /// `inboundSamlConfigs`: SAML providers, ids `saml.*`.
+    Saml,
+}
+
+impl ProviderKind {
+    /// The collection's name in paths and answers.
+    pub fn collection(self) -> &'static str {
+        match self {
+            ProviderKind::Oidc => "oauthIdpConfigs",
+            ProviderKind::Saml => "inboundSamlConfigs",
+        }
+    }
+
+    /// The query parameter naming a new configuration's id.
+    pub fn id_parameter(self) -> &'static str {
+        match self {
+            ProviderKind::Oidc => "oauthIdpConfigId",
+            ProviderKind::Saml => "inboundSamlConfigId",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            ProviderKind::Oidc => "oidc.",
+            ProviderKind::Saml => "saml.",
+        }
+    }
+
+    /// The fields a configuration may hold.
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            ProviderKind::Oidc => &[
+                "displayName",
+                "enabled",
+                "clientId",
+                "issuer",
+                "clientSecret",
+                "responseType",
+            ],
+            ProviderKind::Saml => &["displayName", "enabled", "idpConfig", "spConfig"],
+        }
+    }
+}
+
+fn invalid(detail: impl Into<String>) -> Error {
+    Error::detail("INVALID_CONFIG", detail)
+}
+
+/// The id a provider's path or parameter names, checked.
+fn check_id(kind: ProviderKind, id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::code("MISSING_PROVIDER_ID"));
+    }
+    let rest = id.strip_prefix(kind.prefix()).unwrap_or_default();
+    let ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(Error::detail(
+            "INVALID_PROVIDER_ID",
+            format!("Provider ids must start with \"{}\".", kind.prefix()),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a stored configuration is complete and well-formed.
+fn check_config(kind: ProviderKind, c: &Map<String, Value>) -> Result<()> {
+    let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
+    for (k, v) in c {
+        let ok = match k.as_str() {
+            "displayName" | "clientId" | "issuer" | "clientSecret" => v.is_string(),
+            "enabled" => v.is_boolean(),
+            _ => v.is_object(),
+        };
+        if !ok {
+            return Err(invalid(format!("{k} has the wrong type")));
+        }
+    }
+    match kind {
+        ProviderKind::Oidc => {
+            if text("clientId").is_empty() {
+                return Err(Error::code("MISSING_OAUTH_CLIENT_ID"));
+            }
+            if text("issuer").is_empty() {
+                return Err(Error::code("MISSING_ISSUER"));
+            }
+            if !is_absolute_uri(text("issuer")) {
+                return Err(invalid("issuer must be an absolute http(s) URL"));
+            }
+            let code_flow = c
+                .get("responseType")
+                .and_then(|r| r.get("code"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if code_flow && text("clientSecret").is_empty() {
+                return Err(Error::code("MISSING_OAUTH_CLIENT_SECRET"));
+            }
+        }
+        ProviderKind::Saml => {
+            let idp = c.get("idpConfig");
+            let idp_text = |k: &str| {
+                idp.and_then(|i| i.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            };
+            if idp_text("idpEntityId").is_empty() || !is_absolute_uri(idp_text("ssoUrl")) {
+                return Err(invalid(
+                    "idpConfig needs idpEntityId and an absolute ssoUrl",
+                ));
+            }
+            let certs = idp
+                .and_then(|i| i.get("idpCertificates"))
+                .and_then(Value::as_array)
+                .map_or(0, |a| {
+                    a.iter()
+                        .filter(|x| x.get("x509Certificate").is_some_and(Value::is_string))
+                        .count()
+                });
+            if certs == 0 {
+                return Err(invalid("idpConfig needs at least one x509Certificate"));
+            }
+            let sp = c.get("spConfig");
+            let sp_text = |k: &str| {
+                sp.and_then(|s| s.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            };
+            if sp_text("spEntityId").is_empty() || !is_absolute_uri(sp_text("callbackUri")) {
+                return Err(Error::code("MISSING_SAML_RELYING_PARTY_CONFIG"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Only the fields a configuration holds.
+fn known_fields(kind: ProviderKind, body: &Value) -> Map<String, Value> {
+    body.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, v)| kind.fields().contains(&k.as_str()) && !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Auth {
+    /// A project's configurations of one kind, by id.
+    async fn provider_configs(
+        &self,
+        project: &str,
+        kind: ProviderKind,
+    ) -> Result<Map<String, Value>> {
+        let doc = self.project_settings(project).await?;
+        Ok(doc
+            .pointer(&format!("/{SETTINGS_KEY}/{}", kind.collection()))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Stores `configs` as the collection, under the settings writer's lock (held by the
+    /// caller).
+    async fn put_provider_configs(
+        &self,
+        project: &str,
+        kind: ProviderKind,
+        configs: Map<String, Value>,
+    ) -> Result<()> {
+        let mut doc = (*self.project_settings(project).await?).clone();
+        if !doc.is_object() {
+            doc = json!({});
+        }
+        if !doc.get(SETTINGS_KEY).is_some_and(Value::is_object) {
+            doc[SETTINGS_KEY] = json!({});
+        }
+        doc[SETTINGS_KEY][kind.collection()] = Value::Object(configs);
+        self.put_project_settings(project, &doc).await
+    }
+
+    fn provider_resource(
+        project: &str,
+        kind: ProviderKind,
+        id: &str,
+        c: &Map<String, Value>,
+    ) -> Value {
+        let mut out = c.clone();
+        out.insert(
+            "name".into(),
+            format!("projects/{project}/{}/{id}", kind.collection()).into(),
+        );
+        Value::Object(out)
+    }
+
+    /// One enabled OIDC configuration, for sign-in: `None` when unknown or disabled.
+    pub(crate) async fn oidc_provider(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<Map<String, Value>>> {
+        let configs = self.provider_configs(project, ProviderKind::Oidc).await?;
+        Ok(configs
+            .get(id)
+            .and_then(Value::as_object)
+            .filter(|c| c.get("enabled").and_then(Value::as_bool).unwrap_or(false))
+            .cloned())
+    }
+
+    /// `POST .../{collection}?{idParameter}=<id>`.
+    pub async fn create_provider_config(
+        &self,
+        project: &str,
+        kind: ProviderKind,
+        id: Option<&str>,
+        body: &Value,
+    ) -> Result<Value> {
+        let id = id.unwrap_or_default();
+        check_id(kind, id)?;
+        let config = known_fields(kind, body);
+        check_config(kind, &config)?;
+        let _writing = self.settings_write.lock().await;
+        let mut configs = self.provider_configs(project, kind).await?;
+        if configs.contains_key(id) {
+            return Err(Error::code("CONFIGURATION_EXISTS"));
+        }
+        configs.insert(id.to_owned(), Value::Object(config.clone()));
+        self.put_provider_configs(project, kind, configs).await?;
+        Ok(Self::provider_resource(project, kind, id, &config))
+    }
+
+    /// `GET .../{collection}/{id}`.
+    pub async fn get_provider_config(
+        &self,
+        project: &str,
+        kind: ProviderKind,
+        id: &str,
+    ) -> Result<Value> {
+        check_id(kind, id)?;
+        let configs = self.provider_configs(project, kind).await?;
+        let c = configs
+            .get(id)
+            .and_then(Value::as_object)
+            .ok_or(Error::code("CONFIGURATION_NOT_FOUND"))?;
+        Ok(Self::provider_resource(project, kind, id, c))
+    }
+
+    /// `GET .../{collection}?pageSize=&pageToken=`: in id order; the token is the last id
+    /// of the previous page.
+    pub async fn list_provider_configs(
+        &self,
+        project: &str,
+        kind: ProviderKind,
+        page_size: Option<&str>,
+        page_token: Option<&str>,
+    ) -> Result<Value> {
+        let size = match page_size.filter(|s| !s.is_empty()) {
+            None => MAX_PAGE,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "Invalid JSON payload received. pageSize must be between 1 and {MAX_PAGE}."
+                    ))
+                })?,
+        };
+        let configs = self.provider_configs(project, kind).await?;
+        let mut ids: Vec<&String> = configs.keys().collect();
+        ids.sort();
+        let after = page_token.filter(|t| !t.is_empty());
+        let page: Vec<&String> = ids
+            .into_iter()
+            .filter(|id| after.is_none_or(|a| id.as_str() > a))
+            .take(size + 1)
+            .collect();
+        let more = page.len() > size;
+        let items: Vec<Value> = page
+            .iter()
+            .take(size)
+            .filter_map(|id| {
+                configs
+                    .get(*id)
+                    .and_then(Value::as_object)
+                    .map(|c| Self::provider_resource(project, kind, id, c))
+            })
+            .collect();
+        let mut body = json!({ kind.collection(): items });
+        if more {
+            if let Some(last) = page.get(size - 1) {
+                body["nextPageToken"] = (*last).clone().into();
+            }
+        }
+        Ok(body)
+    }
+
+    /// `PATCH .../{collection}/{id}?updateMask=a,b.c`: the named top-level fields are taken
+    /// from the body (a field the body lacks is cleared); without a mask, every field the
+    /// body has.
+    pub async fn update_provider_config(
+        &self,
+        project: &str,
+        kind: ProviderKind,
+        id: &str,
+        mask: Option<&str>,
+        body: &Value,
+    ) -> Result<Value> {
+        check_id(kind, id)?;
+        let given = known_fields(kind, body);
+        let _writing = self.settings_write.lock().await;
+        let mut configs = self.provider_configs(project, kind).await?;
+        let mut config = configs
+            .get(id)
+            .and_then(Value::as_object)
+            .cloned()
+            .ok_or(Error::code("CONFIGURATION_NOT_FOUND"))?;
+        let fields: Vec<String> = match mask.filter(|m| !m.trim().is_empty()) {
+            Some(m) => m
+                .split(',')
+                .map(|p| p.trim().split('.').next().unwrap_or_default().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            None => given.keys().cloned().collect(),
+        };
+        for field in fields {
+            if !kind.fields().contains(&field.as_str()) {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid JSON payload received. Unknown field in updateMask: {field}"
+                )));
+            }
+            match given.get(&field) {
+                // Nested objects merge, so `idpConfig.ssoUrl` keeps the certificates.
+                Some(Value::Object(part)) => {
+                    let slot = config
+                        .entry(field.clone())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    match slot.as_object_mut() {
+                        Some(existing) => {
+                            existing.extend(part.iter().map(|(k, v)| (k.clone(), v.clone())))
+                        }
+                        None => *slot = Value::Object(part.clone()),
+                    }
+                }
+                Some(v) => {
+                    config.insert(field, v.clone());
+                }
+                None => {
+                    config.remove(&field);
+                }
+            }
+        }
+        check_config(kind, &config)?;
+        configs.insert(id.to_owned(), Value::Object(config.clone()));
+        self.put_provider_configs(project, kind, configs).await?;
+        Ok(Self::provider_resource(project, kind, id, &config))
+    }
+
+    /// `DELETE .../{collection}/{id}`.
+    pub async fn delete_provider_config(
+        &self,
+        project: &str,
+        kind: ProviderKind,
+        id: &str,
+    ) -> Result<Value> {
+        check_id(kind, id)?;
+        let _writing = self.settings_write.lock().await;
+        let mut configs = self.provider_configs(project, kind).await?;
+        if configs.remove(id).is_none() {
+            return Err(Error::code("CONFIGURATION_NOT_FOUND"));
+        }
+        self.put_provider_configs(project, kind, configs).await?;
+        Ok(json!({}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_configs_are_checked() {
+        assert!(check_id(ProviderKind::Oidc, "oidc.my-provider").is_ok());
+        assert_eq!(
+            check_id(ProviderKind::Oidc, "").unwrap_err(),
+            Error::code("MISSING_PROVIDER_ID")
+        );
+        for bad in ["saml.x", "oidc.", "oidc.a b", "google.com"] {
+            assert!(check_id(ProviderKind::Oidc, bad).is_err(), "{bad}");
+        }
+        let oidc = |v: Value| check_config(ProviderKind::Oidc, v.as_object().unwrap());
+        assert!(oidc(json!({"clientId": "c", "issuer": "https://idp.example"})).is_ok());
+        assert_eq!(
+            oidc(json!({"issuer": "https://idp.example"})).unwrap_err(),
+            Error::code("MISSING_OAUTH_CLIENT_ID")
+        );
+        assert_eq!(
+            oidc(json!({"clientId": "c"})).unwrap_err(),
+            Error::code("MISSING_ISSUER")
+        );
+        assert_eq!(
+            oidc(json!({"clientId": "c", "issuer": "https://i.example",
+                "responseType": {"code": true}}))
+            .unwrap_err(),
+            Error::code("MISSING_OAUTH_CLIENT_SECRET")
+        );
+        assert!(oidc(json!({"clientId": 3, "issuer": "https://i.example"})).is_err());
+        let saml = |v: Value| check_config(ProviderKind::Saml, v.as_object().unwrap());
+        let good = json!({
+            "idpConfig": {"idpEntityId": "idp", "ssoUrl": "https://idp.example/sso",
+                "idpCertificates": [{"x509Certificate": "-----BEGIN CERTIFICATE-----"}]},
+            "spConfig": {"spEntityId": "sp", "callbackUri": "https://app.example/__/auth/handler"}
+        });
+        assert!(saml(good.clone()).is_ok());
+        let mut no_sp = good;
+        no_sp.as_object_mut().unwrap().remove("spConfig");
+        assert_eq!(
+            saml(no_sp).unwrap_err(),
+            Error::code("MISSING_SAML_RELYING_PARTY_CONFIG")
+        );
+    }
+}

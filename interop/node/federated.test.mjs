@@ -1,0 +1,197 @@
+// Federated sign-in and provider configurations with the real SDKs:
+// - default mode: an OpenID Connect provider started here (jose keys, discovery, JWKS) is
+//   configured through the v2 oauthIdpConfigs API; the JS client signs in with
+//   `signInWithCredential(OAuthProvider('oidc.…').credential({idToken, rawNonce}))`; a forged
+//   token and a wrong nonce are refused;
+// - emulator mode: firebase-admin creates, reads, updates, lists and deletes OIDC and SAML
+//   provider configurations.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import {
+  getAdditionalUserInfo,
+  OAuthProvider,
+  signInWithCredential,
+} from 'firebase/auth';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { clientAuth, expectAuthError, MODES, PROJECT, uniqueEmail } from './helpers.mjs';
+
+const prod = MODES.find((m) => m.name === 'default');
+const emu = MODES.find((m) => m.name === 'emulator');
+const adminToken = process.env.FK_PROD_ADMIN_TOKEN;
+const CLIENT_ID = 'interop-client';
+
+// An OpenID provider: discovery and keys over HTTP, tokens signed here.
+async function startProvider() {
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'interop-key', alg: 'RS256', use: 'sig' };
+  const server = http.createServer((req, res) => {
+    const send = (body) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.url === '/.well-known/openid-configuration') {
+      send({ issuer: provider.issuer, jwks_uri: `${provider.issuer}/jwks`, response_types_supported: ['id_token'] });
+    } else if (req.url === '/jwks') {
+      send({ keys: [jwk] });
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const provider = {
+    issuer: `http://127.0.0.1:${server.address().port}`,
+    server,
+    async idToken(claims, key = privateKey) {
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: 'RS256', kid: 'interop-key' })
+        .setIssuer(provider.issuer)
+        .setAudience(CLIENT_ID)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(key);
+    },
+  };
+  return provider;
+}
+
+describe('an OpenID Connect provider through the JS client (default mode)', {
+  skip: prod.skip || (!adminToken && 'FK_PROD_ADMIN_TOKEN is not set (run interop/run.sh)'),
+}, () => {
+  let provider;
+  const providerId = `oidc.interop-${randomBytes(3).toString('hex')}`;
+
+  before(async () => {
+    provider = await startProvider();
+    const res = await fetch(
+      `${prod.url}/identitytoolkit.googleapis.com/v2/projects/${PROJECT}/oauthIdpConfigs?oauthIdpConfigId=${providerId}`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          displayName: 'Interop IdP',
+          enabled: true,
+          clientId: CLIENT_ID,
+          issuer: provider.issuer,
+          responseType: { idToken: true },
+        }),
+      },
+    );
+    assert.equal(res.status, 200, await res.text());
+  });
+
+  after(() => provider?.server.close());
+
+  it('signs in with an id_token and a nonce; refuses forged tokens and other nonces', async () => {
+    const ctx = clientAuth(prod.url, prod.apiKey);
+    try {
+      const email = uniqueEmail('oidc');
+      const sub = `sub-${randomBytes(4).toString('hex')}`;
+      const rawNonce = randomBytes(12).toString('hex');
+      const hashed = createHash('sha256').update(rawNonce).digest('hex');
+      const idToken = await provider.idToken({ sub, email, email_verified: true, name: 'Olive', nonce: hashed });
+      const oidc = new OAuthProvider(providerId);
+      const cred = await signInWithCredential(ctx.auth, oidc.credential({ idToken, rawNonce }));
+      assert.equal(cred.user.email, email);
+      assert.equal(cred.user.displayName, 'Olive');
+      assert.equal(cred.user.emailVerified, true);
+      assert.deepEqual(cred.user.providerData.map((p) => [p.providerId, p.uid]), [[providerId, sub]]);
+      const info = getAdditionalUserInfo(cred);
+      assert.equal(info.isNewUser, true);
+      assert.equal(info.providerId, providerId);
+      const claims = (await cred.user.getIdTokenResult()).claims;
+      assert.equal(claims.firebase.sign_in_provider, providerId);
+
+      // The same identity again: the same user, not new.
+      const again = await signInWithCredential(
+        ctx.auth,
+        oidc.credential({ idToken: await provider.idToken({ sub }), rawNonce: undefined }),
+      );
+      assert.equal(again.user.uid, cred.user.uid);
+      assert.equal(getAdditionalUserInfo(again).isNewUser, false);
+
+      const { privateKey: forger } = await generateKeyPair('RS256');
+      const forged = await provider.idToken({ sub }, forger);
+      await expectAuthError(
+        signInWithCredential(ctx.auth, oidc.credential({ idToken: forged })),
+        ['auth/invalid-credential'],
+        'a token signed with another key',
+      );
+      await expectAuthError(
+        signInWithCredential(ctx.auth, oidc.credential({ idToken, rawNonce: 'another-nonce' })),
+        ['auth/invalid-credential'],
+        'a token with another nonce',
+      );
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('provider configurations through firebase-admin (emulator mode)', { skip: emu.skip }, () => {
+  let app;
+  let admin;
+
+  before(async () => {
+    process.env.FIREBASE_AUTH_EMULATOR_HOST = emu.url.replace(/^https?:\/\//, '');
+    const { initializeApp } = await import('firebase-admin/app');
+    const { getAuth } = await import('firebase-admin/auth');
+    app = initializeApp({ projectId: PROJECT }, `fk-providers-${process.pid}`);
+    admin = getAuth(app);
+  });
+
+  after(async () => {
+    const { deleteApp } = await import('firebase-admin/app');
+    if (app) await deleteApp(app);
+  });
+
+  it('creates, reads, updates, lists and deletes OIDC and SAML configurations', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const oidcId = `oidc.admin-${tag}`;
+    const samlId = `saml.admin-${tag}`;
+    const created = await admin.createProviderConfig({
+      providerId: oidcId,
+      displayName: 'Admin OIDC',
+      enabled: true,
+      clientId: 'admin-client',
+      issuer: 'https://issuer.example.com',
+    });
+    assert.equal(created.providerId, oidcId);
+    assert.equal(created.clientId, 'admin-client');
+    const saml = await admin.createProviderConfig({
+      providerId: samlId,
+      displayName: 'Admin SAML',
+      enabled: true,
+      idpEntityId: 'corp-idp',
+      ssoURL: 'https://corp.example.com/sso',
+      x509Certificates: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----'],
+      rpEntityId: 'firekeeper-sp',
+      callbackURL: 'https://fk.example.com/__/auth/handler',
+    });
+    assert.equal(saml.idpEntityId, 'corp-idp');
+    assert.equal(saml.callbackURL, 'https://fk.example.com/__/auth/handler');
+
+    const updated = await admin.updateProviderConfig(oidcId, { displayName: 'Renamed', enabled: false });
+    assert.equal(updated.displayName, 'Renamed');
+    assert.equal(updated.enabled, false);
+    assert.equal(updated.issuer, 'https://issuer.example.com');
+    const samlUpdated = await admin.updateProviderConfig(samlId, { ssoURL: 'https://corp.example.com/sso2' });
+    assert.equal(samlUpdated.ssoURL, 'https://corp.example.com/sso2');
+    assert.equal(samlUpdated.idpEntityId, 'corp-idp');
+
+    assert.equal((await admin.getProviderConfig(oidcId)).displayName, 'Renamed');
+    const listed = await admin.listProviderConfigs({ type: 'oidc' });
+    assert.ok(listed.providerConfigs.some((c) => c.providerId === oidcId));
+    const samlListed = await admin.listProviderConfigs({ type: 'saml' });
+    assert.ok(samlListed.providerConfigs.some((c) => c.providerId === samlId));
+
+    await assert.rejects(
+      admin.createProviderConfig({ providerId: oidcId, clientId: 'x', issuer: 'https://i.example.com' }),
+      (err) => err.code === 'auth/configuration-exists',
+    );
+    await admin.deleteProviderConfig(oidcId);
+    await admin.deleteProviderConfig(samlId);
+    await assert.rejects(admin.getProviderConfig(oidcId), (err) => err.code === 'auth/configuration-not-found');
+  });
+});
