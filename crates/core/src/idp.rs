@@ -17,8 +17,9 @@ use crate::secrets::{hex, sha256};
 /// [`REFETCH_FLOOR_MS`].
 const KEYS_TTL_MS: i64 = 10 * 60_000;
 const REFETCH_FLOOR_MS: i64 = 30_000;
-/// Clock skew tolerated on `exp` and `iat`.
+/// Clock skew tolerated on `iat` (a provider's clock ahead of ours) and on `exp`.
 const SKEW_SECS: i64 = 300;
+const EXP_SKEW_SECS: i64 = 60;
 /// How long a provider may take to answer.
 pub const IDP_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -79,9 +80,9 @@ fn refused(why: impl Into<String>) -> Refused {
 }
 
 /// Checks an id_token against the provider's keys and the configuration: RS256 signature,
-/// `iss`, `aud` (or one of them) = `client_id`, `exp`, `iat`, a `sub`, and the nonce: a
-/// raw nonce given with the credential must match the token's (as sent, or its SHA-256 in
-/// hex as Apple and Google put it), and a token carrying a nonce needs one.
+/// `iss`, `aud` (or one of them) = `client_id`, `exp`, `iat`, a `sub`, and the nonce: the
+/// token's must be the SHA-256 (hex) of the raw nonce given with the credential, as the
+/// client SDKs expect, and a token carrying a nonce needs one.
 pub fn check_id_token(
     token: &str,
     keys: &[PublicKey],
@@ -121,7 +122,7 @@ pub fn check_id_token(
         return Err(refused("wrong audience"));
     }
     let exp = c.get("exp").and_then(Value::as_i64).unwrap_or(0);
-    if exp + SKEW_SECS / 5 < now_s {
+    if exp + EXP_SKEW_SECS < now_s {
         return Err(refused("expired"));
     }
     if c.get("iat").and_then(Value::as_i64).unwrap_or(0) > now_s + SKEW_SECS {
@@ -136,7 +137,9 @@ pub fn check_id_token(
     let in_token = c.get("nonce").and_then(Value::as_str);
     match (raw_nonce, in_token) {
         (None, None) => {}
-        (Some(raw), Some(t)) if t == raw || t == hex(&sha256(raw.as_bytes())) => {}
+        // Only the hash: a "raw" nonce equal to the token's own claim would let anyone
+        // holding the token pass.
+        (Some(raw), Some(t)) if t == hex(&sha256(raw.as_bytes())) => {}
         (None, Some(_)) => return Err(refused("the token has a nonce; none was given")),
         _ => return Err(refused("nonce mismatch")),
     }
@@ -151,11 +154,51 @@ pub struct Discovered {
     fetched_at: i64,
 }
 
-/// Discovery documents and key sets by issuer.
+/// Whether a provider URL may be trusted for keys and secrets: https, or plain http to this
+/// machine only (a provider on the same host, as in tests). A key set fetched in the clear
+/// could be swapped by anyone on the path.
+pub fn is_trusted_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return crate::validate::uri_host(url).is_some();
+    }
+    lower.starts_with("http://")
+        && matches!(
+            crate::validate::uri_host(url).as_deref(),
+            Some("localhost" | "127.0.0.1" | "::1")
+        )
+}
+
+/// Discovery documents and key sets by issuer. One fetch at a time (a burst of tokens with
+/// unknown key ids makes one request, not one each); a failed fetch is remembered for
+/// [`FAILURE_PAUSE_MS`], and while the provider cannot be reached the keys last fetched
+/// keep working.
 #[derive(Debug, Default)]
-pub struct OidcCache(Mutex<HashMap<String, Arc<Discovered>>>);
+pub struct OidcCache {
+    entries: Mutex<HashMap<String, Arc<Discovered>>>,
+    failures: Mutex<HashMap<String, i64>>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+/// How long a failed fetch is not retried.
+const FAILURE_PAUSE_MS: i64 = 10_000;
 
 impl OidcCache {
+    fn cached(&self, issuer: &str) -> Option<Arc<Discovered>> {
+        self.entries
+            .lock()
+            .ok()
+            .and_then(|m| m.get(issuer).cloned())
+    }
+
+    /// The cached entry if it serves: fresh, and holding `need_kid` (or refetched too
+    /// recently to try again).
+    fn usable(d: &Discovered, need_kid: Option<&str>, now_ms: i64) -> bool {
+        let fresh = now_ms - d.fetched_at < KEYS_TTL_MS;
+        let has_kid = need_kid.is_none_or(|kid| d.keys.iter().any(|k| k.kid == kid));
+        fresh && (has_kid || now_ms - d.fetched_at < REFETCH_FLOOR_MS)
+    }
+
     /// The provider's endpoints and keys: cached, fetched when older than the TTL or when
     /// `need_kid` is not among the cached keys (at most once per 30 s).
     pub async fn discover(
@@ -165,57 +208,119 @@ impl OidcCache {
         need_kid: Option<&str>,
         now_ms: i64,
     ) -> Result<Arc<Discovered>, Refused> {
-        let cached = self.0.lock().ok().and_then(|m| m.get(issuer).cloned());
-        if let Some(d) = &cached {
-            let fresh = now_ms - d.fetched_at < KEYS_TTL_MS;
-            let has_kid = need_kid.is_none_or(|kid| d.keys.iter().any(|k| k.kid == kid));
-            if fresh && (has_kid || now_ms - d.fetched_at < REFETCH_FLOOR_MS) {
-                return Ok(d.clone());
+        if let Some(d) = self
+            .cached(issuer)
+            .filter(|d| Self::usable(d, need_kid, now_ms))
+        {
+            return Ok(d);
+        }
+        let _one_at_a_time = self.fetching.lock().await;
+        // Someone else may have fetched while this call waited.
+        let cached = self.cached(issuer);
+        if let Some(d) = cached.clone().filter(|d| Self::usable(d, need_kid, now_ms)) {
+            return Ok(d);
+        }
+        let failed_recently = self
+            .failures
+            .lock()
+            .ok()
+            .and_then(|m| m.get(issuer).copied())
+            .is_some_and(|at| now_ms - at < FAILURE_PAUSE_MS);
+        let fetched = if failed_recently {
+            Err(refused("the provider failed moments ago"))
+        } else {
+            fetch(http, issuer, now_ms).await
+        };
+        match fetched {
+            Ok(found) => {
+                let found = Arc::new(found);
+                if let Ok(mut m) = self.entries.lock() {
+                    m.insert(issuer.to_owned(), found.clone());
+                }
+                Ok(found)
+            }
+            Err(e) => {
+                if !failed_recently {
+                    if let Ok(mut m) = self.failures.lock() {
+                        m.insert(issuer.to_owned(), now_ms);
+                    }
+                }
+                // Keys that were good a while ago beat no keys at all.
+                cached.ok_or(e)
             }
         }
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let doc = http
-            .get_json(&url, IDP_DEADLINE)
-            .await
-            .map_err(|e| refused(format!("discovery {url}: {e}")))?;
-        let jwks_uri = doc
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| refused("discovery document without jwks_uri"))?;
-        let jwks = http
-            .get_json(jwks_uri, IDP_DEADLINE)
-            .await
-            .map_err(|e| refused(format!("keys {jwks_uri}: {e}")))?;
-        let keys = jwks
-            .get("keys")
-            .and_then(Value::as_array)
-            .map(|all| {
-                all.iter()
-                    .filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA"))
-                    .filter_map(|k| {
-                        let text = |f: &str| k.get(f).and_then(Value::as_str);
-                        PublicKey::from_jwk(text("kid").unwrap_or_default(), text("n")?, text("e")?)
-                            .ok()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let found = Arc::new(Discovered {
-            token_endpoint: doc
-                .get("token_endpoint")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            keys,
-            fetched_at: now_ms,
-        });
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(issuer.to_owned(), found.clone());
-        }
-        Ok(found)
     }
+}
+
+/// Reads a provider's discovery document and key set.
+async fn fetch(http: &dyn HookClient, issuer: &str, now_ms: i64) -> Result<Discovered, Refused> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let doc = http
+        .get_json(&url, IDP_DEADLINE)
+        .await
+        .map_err(|e| refused(format!("discovery {url}: {e}")))?;
+    let stated = doc
+        .get("issuer")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if stated.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        return Err(refused(format!("discovery names another issuer: {stated}")));
+    }
+    let jwks_uri = doc
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .filter(|u| is_trusted_url(u))
+        .ok_or_else(|| refused("discovery document without an https jwks_uri"))?;
+    let jwks = http
+        .get_json(jwks_uri, IDP_DEADLINE)
+        .await
+        .map_err(|e| refused(format!("keys {jwks_uri}: {e}")))?;
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|all| {
+            all.iter()
+                .filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA"))
+                .filter_map(|k| {
+                    let text = |f: &str| k.get(f).and_then(Value::as_str);
+                    PublicKey::from_jwk(text("kid").unwrap_or_default(), text("n")?, text("e")?)
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Discovered {
+        token_endpoint: doc
+            .get("token_endpoint")
+            .and_then(Value::as_str)
+            .filter(|u| is_trusted_url(u))
+            .map(str::to_owned),
+        keys,
+        fetched_at: now_ms,
+    })
+}
+
+/// The checks an id_token's unverified payload must pass before any key is fetched for
+/// it, so made-up tokens cost no request to the provider.
+pub fn precheck(token: &str, issuer: &str, client_id: &str, now_s: i64) -> Result<(), Refused> {
+    let c = jws::decode_payload(token).map_err(|_| refused("not a JWT"))?;
+    let iss_ok = c
+        .get("iss")
+        .and_then(Value::as_str)
+        .is_some_and(|i| i.trim_end_matches('/') == issuer.trim_end_matches('/'));
+    let aud_ok = match c.get("aud") {
+        Some(Value::String(a)) => a == client_id,
+        Some(Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    let exp = c.get("exp").and_then(Value::as_i64).unwrap_or(0);
+    if !iss_ok || !aud_ok || exp + EXP_SKEW_SECS < now_s {
+        return Err(refused("issuer, audience or expiry"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -266,7 +371,8 @@ mod tests {
             assert!(check(&t, None).is_err(), "{what}");
         }
         assert!(check(&token(&key, with("aud", json!(["x", "client"]))), None).is_ok());
-        // Nonces: as given or hashed; required both ways.
+        // Nonces: the token holds the hash of the raw nonce; required both ways. Passing
+        // the token's own claim as the "raw" nonce proves nothing.
         let hashed = hex(&sha256(b"raw-nonce"));
         assert!(check(
             &token(&key, with("nonce", json!(hashed))),
@@ -274,10 +380,10 @@ mod tests {
         )
         .is_ok());
         assert!(check(
-            &token(&key, with("nonce", json!("raw-nonce"))),
-            Some("raw-nonce")
+            &token(&key, with("nonce", json!(hashed))),
+            Some(hashed.as_str())
         )
-        .is_ok());
+        .is_err());
         assert!(check(
             &token(&key, with("nonce", json!("other"))),
             Some("raw-nonce")
@@ -288,5 +394,19 @@ mod tests {
         // An unsigned token is no token.
         let unsigned = jws::encode_unsigned(good.as_object().unwrap());
         assert!(check(&unsigned, None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_over_https_or_from_this_machine() {
+        assert!(is_trusted_url("https://idp.example/jwks"));
+        assert!(is_trusted_url("http://127.0.0.1:8080/jwks"));
+        assert!(is_trusted_url("http://localhost/jwks"));
+        assert!(!is_trusted_url("http://idp.example/jwks"));
+        assert!(!is_trusted_url("https://evil\\@idp.example/"));
     }
 }

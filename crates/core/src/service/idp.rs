@@ -26,14 +26,16 @@ fn idp_refused() -> Error {
     )
 }
 
-/// The parameters of a request: the `requestUri` query, then `postBody` (later wins).
+/// The parameters of a request: the `requestUri` query and fragment, then `postBody`
+/// (later wins).
 fn parameters(request_uri: &str, post_body: &str) -> Map<String, Value> {
-    let query = request_uri
+    let (before_fragment, fragment) = request_uri.split_once('#').unwrap_or((request_uri, ""));
+    let query = before_fragment
         .split_once('?')
-        .map(|(_, q)| q.split('#').next().unwrap_or_default())
+        .map(|(_, q)| q)
         .unwrap_or_default();
     let mut out = Map::new();
-    for part in [query, post_body] {
+    for part in [query, fragment, post_body] {
         if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(part) {
             for (k, v) in pairs {
                 out.insert(k, v.into());
@@ -92,13 +94,19 @@ fn link(acc: &mut Account, p: &IdpProfile) {
     acc.providers.push(provider_entry(p));
 }
 
-/// How the account the sign-in lands on was found.
+/// The account the sign-in lands on.
 enum Landing {
     /// A new account, not stored yet.
     New(Account),
-    /// An existing account: already linked, linked now by `idToken`, or matched by a
-    /// verified email.
-    Existing(Account),
+    Existing(Account, Arrival),
+}
+
+/// The federated id the answers carry: Google's is a URL, as Firebase sends it.
+fn federated_id(p: &IdpProfile) -> String {
+    match p.provider_id.as_str() {
+        "google.com" => format!("https://accounts.google.com/{}", p.raw_id),
+        _ => p.raw_id.clone(),
+    }
 }
 
 impl Auth {
@@ -210,6 +218,9 @@ impl Auth {
         } else {
             return Err(fail(&"neither id_token nor code"));
         };
+        // Cheap checks first: a made-up token costs the provider no request.
+        crate::idp::precheck(&id_token, issuer, client_id, now_ms.div_euclid(1000))
+            .map_err(|e| fail(&e))?;
         let kid = firekeeper_tokens::jws::decode_header(&id_token)
             .ok()
             .and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_owned));
@@ -293,10 +304,47 @@ impl Auth {
         }
         let params = parameters(request_uri, req.post_body.as_deref().unwrap_or_default());
         let profile = self.idp_profile(ctx, &params, request_uri).await?;
-        let scope = ctx.scope();
         let extra = self.idp_hook_claims(&ctx.access.project, &profile).await?;
-        let method = profile.provider_id.clone();
+        // Two first sign-ins of one identity race to create it: the loser finds it linked
+        // on a second pass and signs that account in.
+        let mut answer = self.land_idp_sign_in(ctx, &req, &profile, &extra).await;
+        if let Err(Error::Code {
+            code: "FEDERATED_USER_ID_ALREADY_LINKED" | "EMAIL_EXISTS",
+            ..
+        }) = &answer
+        {
+            answer = self.land_idp_sign_in(ctx, &req, &profile, &extra).await;
+        }
+        match answer {
+            // The client SDKs ask for refusals as answers that still carry the credential
+            // (`returnIdpCredential`), to offer linking it instead.
+            Err(Error::Code { code, detail }) if req.return_idp_credential == Some(true) => {
+                let message = Error::Code { code, detail }.to_string();
+                Ok(object(json!({
+                    "kind": "identitytoolkit#VerifyAssertionResponse",
+                    "errorMessage": message,
+                    "providerId": profile.provider_id,
+                    "federatedId": federated_id(&profile),
+                    "email": profile.email,
+                    "oauthIdToken": profile.id_token,
+                    "oauthAccessToken": profile.access_token,
+                })))
+            }
+            other => other,
+        }
+    }
 
+    /// Finds or makes the account an IdP sign-in lands on, runs the functions, and stores
+    /// it with the new session.
+    async fn land_idp_sign_in(
+        &self,
+        ctx: &Ctx,
+        req: &SignInWithIdpRequest,
+        profile: &IdpProfile,
+        extra: &Map<String, Value>,
+    ) -> Result<Value> {
+        let scope = ctx.scope();
+        let method = profile.provider_id.clone();
         let linked = self
             .store()
             .account_by_federated(&scope, &profile.provider_id, &profile.raw_id)
@@ -307,15 +355,23 @@ impl Auth {
             if linked.as_ref().is_some_and(|l| l.local_id != me.local_id) {
                 return Err(Error::code("FEDERATED_USER_ID_ALREADY_LINKED"));
             }
+            // One identity per provider: replacing it silently would unlink the first.
+            let other_identity = me
+                .providers
+                .iter()
+                .any(|p| p.provider_id == profile.provider_id && p.raw_id != profile.raw_id);
+            if other_identity {
+                return Err(Error::code("PROVIDER_ALREADY_LINKED"));
+            }
             if let Some(email) = &profile.email {
                 let owner = self.store().account_by_email(&scope, email).await?;
                 if owner.is_some_and(|o| o.local_id != me.local_id) {
                     return Err(Error::code("EMAIL_EXISTS"));
                 }
             }
-            Landing::Existing(me)
+            Landing::Existing(me, Arrival::Linking)
         } else if let Some(acc) = linked {
-            Landing::Existing(acc)
+            Landing::Existing(acc, Arrival::Linked)
         } else if let Some(owner) = match &profile.email {
             Some(e) => self.store().account_by_email(&scope, e).await?,
             None => None,
@@ -337,11 +393,11 @@ impl Auth {
                     "localId": owner.local_id,
                     "email": profile.email,
                     "providerId": profile.provider_id,
-                    "federatedId": profile.raw_id,
+                    "federatedId": federated_id(profile),
                     "verifiedProvider": verified_providers,
                 })));
             }
-            Landing::Existing(owner)
+            Landing::Existing(owner, Arrival::ByVerifiedEmail)
         } else {
             let now = self.clock().now_ms();
             let mut acc = Account {
@@ -355,16 +411,16 @@ impl Auth {
                 tenant_id: ctx.tenant.clone(),
                 ..Default::default()
             };
-            link(&mut acc, &profile);
+            link(&mut acc, profile);
             Landing::New(acc)
         };
 
-        let (acc, session, refresh, is_new) = match landing {
+        let (acc, session, refresh, is_new, recycled) = match landing {
             Landing::New(mut acc) => {
-                self.before_create_with(ctx, &mut acc, &method, &extra)
+                self.before_create_with(ctx, &mut acc, &method, extra)
                     .await?;
                 let claims = match self
-                    .before_sign_in_with(ctx, &mut acc, &method, &extra)
+                    .before_sign_in_with(ctx, &mut acc, &method, extra)
                     .await
                 {
                     Ok(h) => h.session_claims,
@@ -382,16 +438,20 @@ impl Auth {
                 self.store()
                     .create_account(&scope, &acc, Some(&session), &[event])
                     .await?;
-                (acc, session, refresh, true)
+                (acc, session, refresh, true, false)
             }
-            Landing::Existing(seen) => {
+            Landing::Existing(seen, arrival) => {
                 if seen.disabled {
                     return Err(Error::code("USER_DISABLED"));
                 }
                 let now = self.clock().now_ms();
-                let mut preview = self.idp_lands_on(seen.clone(), &profile, now);
+                let recycled = arrival == Arrival::ByVerifiedEmail
+                    && seen.providers.iter().any(|p| {
+                        p.provider_id == profile.provider_id && p.raw_id != profile.raw_id
+                    });
+                let mut preview = lands_on(seen.clone(), profile, arrival, now);
                 let hooks = self
-                    .before_sign_in_with(ctx, &mut preview, &method, &extra)
+                    .before_sign_in_with(ctx, &mut preview, &method, extra)
                     .await?;
                 let (acc, session, refresh) = self
                     .retry_stale(|| async {
@@ -400,7 +460,7 @@ impl Auth {
                             return Err(Error::code("USER_DISABLED"));
                         }
                         let before = fresh.clone();
-                        let mut acc = self.idp_lands_on(fresh, &profile, now);
+                        let mut acc = lands_on(fresh, profile, arrival, now);
                         apply(&mut acc, &hooks.updates);
                         if acc.disabled {
                             let events = self.update_events(ctx, &before, &acc, false, None);
@@ -418,66 +478,98 @@ impl Auth {
                         self.store()
                             .update_account(&scope, &acc, Some(&session), &events)
                             .await?;
-                        self.store()
-                            .set_last_login_at(&scope, &acc.local_id, session.created_at)
-                            .await?;
                         Ok((acc, session, refresh))
                     })
                     .await?;
+                // Bookkeeping after the sign-in committed: a failure here must not turn a
+                // stored session into an error (or a retry into a second session).
+                if let Err(e) = self
+                    .store()
+                    .set_last_login_at(&scope, &acc.local_id, session.created_at)
+                    .await
+                {
+                    tracing::warn!(error = %e, "recording the sign-in time failed");
+                }
                 self.feed.notify_waiters();
-                (acc, session, refresh, false)
+                (acc, session, refresh, false, recycled)
             }
         };
         self.enforce_session_cap(ctx, &acc.local_id).await;
         let mut acc = acc;
         acc.last_login_at = Some(session.created_at);
         let tokens = self.issue(&acc, &session, refresh)?;
+        let claim = |k: &str| profile.claims.get(k).and_then(Value::as_str);
         let mut body = object(json!({
             "kind": "identitytoolkit#VerifyAssertionResponse",
             "providerId": profile.provider_id,
-            "federatedId": profile.raw_id,
+            "federatedId": federated_id(profile),
             "localId": acc.local_id,
             "email": profile.email,
             "emailVerified": profile.email_verified,
             "displayName": profile.display_name,
             "fullName": profile.display_name,
+            "firstName": claim("given_name"),
+            "lastName": claim("family_name"),
+            "screenName": claim("screen_name"),
             "photoUrl": profile.photo_url,
             "rawUserInfo": Value::Object(profile.claims.clone()).to_string(),
             "oauthIdToken": profile.id_token,
             "oauthAccessToken": profile.access_token,
             "oauthExpireIn": profile.expires_in,
             "isNewUser": is_new,
+            "emailRecycled": recycled.then_some(true),
             "tenantId": ctx.tenant,
         }));
         tokens.put_into(&mut body);
         Ok(body)
     }
+}
 
-    /// The account as an IdP sign-in leaves it: the provider linked with its fresh
-    /// profile, a missing name or photo filled in, and, when the IdP vouches for the
-    /// account's email, that email verified. If
-    /// the address was unverified before, whoever registered it loses the password, phone
-    /// and other providers, and their sessions end (§3.1's account rules).
-    fn idp_lands_on(&self, mut acc: Account, p: &IdpProfile, now_ms: i64) -> Account {
-        let vouched = p.email_verified && p.email.is_some() && acc.email == p.email;
-        if vouched && !acc.email_verified {
-            acc.password_hash = None;
-            acc.phone_number = None;
-            acc.providers.clear();
-            acc.valid_since = Some(now_ms.div_euclid(1000));
-        }
-        if vouched {
+/// How an IdP sign-in reached an existing account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// The identity was linked to it before.
+    Linked,
+    /// The signed-in user (`idToken`) links the identity now.
+    Linking,
+    /// The IdP vouches for the account's email (one account per email).
+    ByVerifiedEmail,
+}
+
+/// The account as an IdP sign-in leaves it: the provider linked with its fresh profile.
+/// When the account was found by a verified IdP email and nobody had verified that address,
+/// whoever registered it may not own the mailbox: their password, phone and other providers
+/// go, their sessions end, and the profile becomes the IdP's (§3.1's account rules). A user
+/// linking an identity gets its email if they had none.
+fn lands_on(mut acc: Account, p: &IdpProfile, arrival: Arrival, now_ms: i64) -> Account {
+    match arrival {
+        Arrival::ByVerifiedEmail => {
+            if !acc.email_verified {
+                acc.password_hash = None;
+                acc.phone_number = None;
+                acc.providers.clear();
+                acc.valid_since = Some(now_ms.div_euclid(1000));
+                acc.display_name = p.display_name.clone();
+                acc.photo_url = p.photo_url.clone();
+            }
             acc.email_verified = true;
         }
-        if acc.display_name.is_none() {
-            acc.display_name = p.display_name.clone();
+        Arrival::Linking if acc.email.is_none() => {
+            if let Some(e) = &p.email {
+                acc.email = Some(e.clone());
+                acc.email_verified = p.email_verified;
+            }
         }
-        if acc.photo_url.is_none() {
-            acc.photo_url = p.photo_url.clone();
-        }
-        link(&mut acc, p);
-        acc
+        Arrival::Linking | Arrival::Linked => {}
     }
+    if acc.display_name.is_none() {
+        acc.display_name = p.display_name.clone();
+    }
+    if acc.photo_url.is_none() {
+        acc.photo_url = p.photo_url.clone();
+    }
+    link(&mut acc, p);
+    acc
 }
 
 #[cfg(test)]
@@ -487,11 +579,12 @@ mod tests {
     #[test]
     fn parameters_merge_query_and_body() {
         let p = parameters(
-            "http://localhost/cb?providerId=oidc.a&state=s#frag",
+            "http://localhost/cb?providerId=oidc.a&state=s#access_token=fa",
             "id_token=t&providerId=oidc.b",
         );
         assert_eq!(p["providerId"], "oidc.b");
         assert_eq!(p["state"], "s");
+        assert_eq!(p["access_token"], "fa");
         assert_eq!(p["id_token"], "t");
     }
 

@@ -71,14 +71,18 @@ fn check_id(kind: ProviderKind, id: &str) -> Result<()> {
         return Err(Error::code("MISSING_PROVIDER_ID"));
     }
     let rest = id.strip_prefix(kind.prefix()).unwrap_or_default();
+    // Lower case only: sign-in requests name providers case-insensitively.
     let ok = !rest.is_empty()
         && rest
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
     if !ok {
         return Err(Error::detail(
             "INVALID_PROVIDER_ID",
-            format!("Provider ids must start with \"{}\".", kind.prefix()),
+            format!(
+                "Provider ids start with \"{}\" and use lower-case letters, digits, '-', '_' and '.'.",
+                kind.prefix()
+            ),
         ));
     }
     Ok(())
@@ -105,8 +109,10 @@ fn check_config(kind: ProviderKind, c: &Map<String, Value>) -> Result<()> {
             if text("issuer").is_empty() {
                 return Err(Error::code("MISSING_ISSUER"));
             }
-            if !is_absolute_uri(text("issuer")) {
-                return Err(invalid("issuer must be an absolute http(s) URL"));
+            if !crate::idp::is_trusted_url(text("issuer")) {
+                return Err(invalid(
+                    "issuer must be an https URL (plain http only on this machine)",
+                ));
             }
             let code_flow = c
                 .get("responseType")
@@ -406,7 +412,7 @@ mod tests {
             check_id(ProviderKind::Oidc, "").unwrap_err(),
             Error::code("MISSING_PROVIDER_ID")
         );
-        for bad in ["saml.x", "oidc.", "oidc.a b", "google.com"] {
+        for bad in ["saml.x", "oidc.", "oidc.a b", "google.com", "oidc.Corp"] {
             assert!(check_id(ProviderKind::Oidc, bad).is_err(), "{bad}");
         }
         let oidc = |v: Value| check_config(ProviderKind::Oidc, v.as_object().unwrap());
@@ -426,6 +432,7 @@ mod tests {
             Error::code("MISSING_OAUTH_CLIENT_SECRET")
         );
         assert!(oidc(json!({"clientId": 3, "issuer": "https://i.example"})).is_err());
+        assert!(oidc(json!({"clientId": "c", "issuer": "http://idp.example"})).is_err());
         let saml = |v: Value| check_config(ProviderKind::Saml, v.as_object().unwrap());
         let good = json!({
             "idpConfig": {"idpEntityId": "idp", "ssoUrl": "https://idp.example/sso",

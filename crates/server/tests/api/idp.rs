@@ -301,10 +301,12 @@ async fn an_oidc_provider_signs_users_in() {
         .await;
     assert_eq!(st, 200, "{b}");
 
+    // The token carries the hash of the nonce the client keeps.
+    let hashed = firekeeper_core::secrets::hex(&firekeeper_core::secrets::sha256(b"n-123"));
     let token = idp.id_token(
         "alice",
         json!({"email": "Alice@Example.com", "email_verified": true,
-        "nonce": "n-123"}),
+        "nonce": hashed}),
     );
     let (st, b) = s
         .idp(&format!(
@@ -526,4 +528,110 @@ async fn emulator_mode_takes_fake_idp_tokens() {
         .await;
     assert_eq!(st, 400);
     assert!(message(&b).starts_with("INVALID_IDP_RESPONSE"), "{b}");
+}
+
+#[tokio::test]
+async fn linking_rules_hold_under_races_and_replays() {
+    use reqwest::Method;
+    let s = Arc::new(boot(Mode::Production).await);
+    let idp = Arc::new(provider(s.clock.now_secs()).await);
+    s.admin_v2(
+        Method::POST,
+        "oauthIdpConfigs?oauthIdpConfigId=oidc.local",
+        Some(json!({"enabled": true, "clientId": CLIENT_ID, "issuer": idp.issuer})),
+    )
+    .await;
+    // The token's own (hashed) nonce passed as the raw one proves nothing.
+    let hashed = firekeeper_core::secrets::hex(&firekeeper_core::secrets::sha256(b"secret-n"));
+    let token = idp.id_token("dave", json!({"nonce": hashed}));
+    let (st, _) = s
+        .idp(&format!(
+            "id_token={token}&providerId=oidc.local&nonce={hashed}"
+        ))
+        .await;
+    assert_eq!(st, 400);
+    let (st, _) = s
+        .idp(&format!(
+            "id_token={token}&providerId=oidc.local&nonce=secret-n"
+        ))
+        .await;
+    assert_eq!(st, 200);
+
+    // Parallel first sign-ins of one identity end on one account.
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (s, idp) = (s.clone(), idp.clone());
+        racers.spawn(async move {
+            let t = idp.id_token(
+                "erin",
+                json!({"email": "erin@example.com", "email_verified": true}),
+            );
+            let (st, b) = s.idp(&format!("id_token={t}&providerId=oidc.local")).await;
+            assert_eq!(st, 200, "{b}");
+            b["localId"].as_str().unwrap().to_owned()
+        });
+    }
+    let mut uids = std::collections::HashSet::new();
+    while let Some(uid) = racers.join_next().await {
+        uids.insert(uid.unwrap());
+    }
+    assert_eq!(uids.len(), 1, "{uids:?}");
+
+    // A user who linked the identity keeps their password when the IdP later vouches for
+    // the email: only an account found by that email is taken over.
+    let user = s.sign_up("frank@example.com").await;
+    let link_body = |t: String, extra: Value| {
+        let mut b = json!({"requestUri": "http://localhost/callback", "idToken": user["idToken"],
+            "postBody": format!("id_token={t}&providerId=oidc.local"), "returnSecureToken": true});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let t = idp.id_token(
+        "frank",
+        json!({"email": "frank@example.com", "email_verified": false}),
+    );
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signInWithIdp"),
+            link_body(t, json!({})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    s.clock.advance_secs(2);
+    let t = idp.id_token(
+        "frank",
+        json!({"email": "frank@example.com", "email_verified": true}),
+    );
+    let (st, _) = s.idp(&format!("id_token={t}&providerId=oidc.local")).await;
+    assert_eq!(st, 200);
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "frank@example.com", "password": "secret-pw"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    // A second identity of the same provider is not swapped in silently.
+    let t = idp.id_token("frank-2", json!({}));
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signInWithIdp"),
+            link_body(t.clone(), json!({})),
+        )
+        .await;
+    assert_eq!((st, message(&b)), (400, "PROVIDER_ALREADY_LINKED"));
+    // The client SDKs ask for refusals as answers carrying the credential.
+    let taken = idp.id_token("erin", json!({}));
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signInWithIdp"),
+            link_body(taken, json!({"returnIdpCredential": true})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["errorMessage"], "FEDERATED_USER_ID_ALREADY_LINKED");
+    assert_eq!(b["federatedId"], "erin");
+    assert!(b.get("idToken").is_none());
 }
