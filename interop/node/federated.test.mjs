@@ -15,7 +15,7 @@ import {
   signInWithCredential,
 } from 'firebase/auth';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { clientAuth, expectAuthError, MODES, PROJECT, uniqueEmail } from './helpers.mjs';
+import { clientAuth, emulatorAdmin, expectAuthError, MODES, PROJECT, uniqueEmail } from './helpers.mjs';
 
 const prod = MODES.find((m) => m.name === 'default');
 const emu = MODES.find((m) => m.name === 'emulator');
@@ -130,21 +130,15 @@ describe('an OpenID Connect provider through the JS client (default mode)', {
 });
 
 describe('provider configurations through firebase-admin (emulator mode)', { skip: emu.skip }, () => {
-  let app;
+  let adminApp;
   let admin;
 
   before(async () => {
-    process.env.FIREBASE_AUTH_EMULATOR_HOST = emu.url.replace(/^https?:\/\//, '');
-    const { initializeApp } = await import('firebase-admin/app');
-    const { getAuth } = await import('firebase-admin/auth');
-    app = initializeApp({ projectId: PROJECT }, `fk-providers-${process.pid}`);
-    admin = getAuth(app);
+    adminApp = await emulatorAdmin(emu.url, 'fk-providers');
+    admin = adminApp.auth;
   });
 
-  after(async () => {
-    const { deleteApp } = await import('firebase-admin/app');
-    if (app) await deleteApp(app);
-  });
+  after(() => adminApp?.close());
 
   it('creates, reads, updates, lists and deletes OIDC and SAML configurations', async () => {
     const tag = randomBytes(3).toString('hex');

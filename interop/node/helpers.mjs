@@ -134,3 +134,12 @@ export async function fkSessionPost(baseUrl, endpoint, apiKey, body) {
   });
   return { status: res.status, body: await res.json() };
 }
+
+// firebase-admin in emulator mode against `url` (Bearer owner), in an app of its own.
+export async function emulatorAdmin(url, name) {
+  process.env.FIREBASE_AUTH_EMULATOR_HOST = url.replace(/^https?:\/\//, '');
+  const { initializeApp, deleteApp: deleteAdminApp } = await import('firebase-admin/app');
+  const { getAuth: getAdminAuth } = await import('firebase-admin/auth');
+  const app = initializeApp({ projectId: PROJECT }, `${name}-${process.pid}`);
+  return { auth: getAdminAuth(app), close: () => deleteAdminApp(app) };
+}

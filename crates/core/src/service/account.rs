@@ -152,6 +152,10 @@ impl Auth {
         let new_hash = match &req.password {
             Some(p) => {
                 check_password(p)?;
+                // Admins set what they set; users meet the policy.
+                if !privileged {
+                    self.check_password_policy(&ctx.scope(), p).await?;
+                }
                 Some(self.hash_password(p).await?)
             }
             None => None,

@@ -21,6 +21,7 @@ use crate::wire::provider_user_info;
 /// Lifetime of the JWT a function receives (the reference emulator's value).
 const HOOK_JWT_LIFETIME_SECS: i64 = 600;
 const SETTINGS_KEY: &str = "blockingFunctions";
+const POLICY_CONFIG_KEY: &str = super::password_policy::SETTINGS_KEY;
 const POLICY_KEY: &str = "blockingPolicy";
 
 /// What the hooks of one sign-in decided.
@@ -206,10 +207,15 @@ impl Auth {
     /// `GET IT/v2/projects/{p}/config`.
     pub async fn v2_config(&self, project: &str) -> Result<Value> {
         let functions = self.blocking_functions(project).await?;
-        Ok(json!({
+        let mut body = json!({
             "name": format!("projects/{project}/config"),
             "blockingFunctions": functions,
-        }))
+        });
+        let doc = self.project_settings(project).await?;
+        if let Some(p) = doc.get(POLICY_CONFIG_KEY) {
+            body[POLICY_CONFIG_KEY] = p.clone();
+        }
+        Ok(body)
     }
 
     /// `PATCH IT/v2/projects/{p}/config?updateMask=...`: the `blockingFunctions` paths of the
@@ -236,8 +242,17 @@ impl Auth {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .collect();
+        let stored = self.project_settings(project).await?;
+        let mut policy = stored.get(POLICY_CONFIG_KEY).cloned();
+        let given_policy = body.get(POLICY_CONFIG_KEY);
         if mask.is_empty() {
-            next = parse(given.clone(), SETTINGS_KEY)?;
+            // Without a mask, the sections the body has replace the stored ones.
+            if body.get(SETTINGS_KEY).is_some() || given_policy.is_none() {
+                next = parse(given.clone(), SETTINGS_KEY)?;
+            }
+            if let Some(p) = given_policy {
+                policy = Some(p.clone());
+            }
         }
         for path in mask {
             // Leaf paths (`...triggers.beforeCreate.functionUri`, what deployment tools
@@ -287,10 +302,26 @@ impl Auth {
                                 .forward_inbound_credentials;
                     }
                 }
+                // The Admin SDKs' `passwordPolicyConfig.<field>` leaves.
+                [POLICY_CONFIG_KEY, rest @ ..] => {
+                    let mut p = policy.take().unwrap_or_else(|| json!({}));
+                    match rest {
+                        [] => p = given_policy.cloned().unwrap_or_else(|| json!({})),
+                        [field, ..] => match given_policy.and_then(|g| g.get(*field)) {
+                            Some(v) => p[*field] = v.clone(),
+                            None => {
+                                if let Some(m) = p.as_object_mut() {
+                                    m.remove(*field);
+                                }
+                            }
+                        },
+                    }
+                    policy = Some(p);
+                }
                 _ => {
                     return Err(Error::InvalidArgument(format!(
                         "Invalid update mask path: {path}. Firekeeper's v2 config holds \
-                         blockingFunctions only."
+                         blockingFunctions and passwordPolicyConfig."
                     )))
                 }
             }
@@ -310,8 +341,14 @@ impl Auth {
                 Some(now.clone())
             };
         }
+        if let Some(p) = &policy {
+            super::password_policy::PasswordPolicy::from_config(p)?;
+        }
         let mut doc = (*self.project_settings(project).await?).clone();
         doc[SETTINGS_KEY] = serde_json::to_value(&next).map_err(Error::internal)?;
+        if let Some(p) = policy {
+            doc[POLICY_CONFIG_KEY] = p;
+        }
         self.put_project_settings(project, &doc).await?;
         self.v2_config(project).await
     }

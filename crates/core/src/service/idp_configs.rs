@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Auth;
+use super::{collections, Auth};
 use crate::error::{Error, Result};
 use crate::validate::is_absolute_uri;
 
@@ -281,50 +281,23 @@ impl Auth {
         page_size: Option<&str>,
         page_token: Option<&str>,
     ) -> Result<Value> {
-        let size = match page_size.filter(|s| !s.is_empty()) {
-            None => MAX_PAGE,
-            Some(s) => s
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE).contains(n))
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "Invalid JSON payload received. pageSize must be between 1 and {MAX_PAGE}."
-                    ))
-                })?,
-        };
+        let size = collections::page_size(page_size, MAX_PAGE, MAX_PAGE)?;
         let configs = self.provider_configs(project, kind).await?;
-        let mut ids: Vec<&String> = configs.keys().collect();
-        ids.sort();
-        let after = page_token.filter(|t| !t.is_empty());
-        let page: Vec<&String> = ids
+        let (entries, next) = collections::page(&configs, size, page_token);
+        let items: Vec<Value> = entries
             .into_iter()
-            .filter(|id| after.is_none_or(|a| id.as_str() > a))
-            .take(size + 1)
-            .collect();
-        let more = page.len() > size;
-        let items: Vec<Value> = page
-            .iter()
-            .take(size)
-            .filter_map(|id| {
-                configs
-                    .get(*id)
-                    .and_then(Value::as_object)
-                    .map(|c| Self::provider_resource(project, kind, id, c))
-            })
+            .map(|(id, c)| Self::provider_resource(project, kind, id, c))
             .collect();
         let mut body = json!({ kind.collection(): items });
-        if more {
-            if let Some(last) = page.get(size - 1) {
-                body["nextPageToken"] = (*last).clone().into();
-            }
+        if let Some(token) = next {
+            body["nextPageToken"] = token.into();
         }
         Ok(body)
     }
 
-    /// `PATCH .../{collection}/{id}?updateMask=a,b.c`: the named top-level fields are taken
-    /// from the body (a field the body lacks is cleared); without a mask, every field the
-    /// body has.
+    /// `PATCH .../{collection}/{id}?updateMask=a,b.c`: the named fields from the body (a
+    /// field the body lacks is cleared; nested objects merge); without a mask, every field
+    /// the body has.
     pub async fn update_provider_config(
         &self,
         project: &str,
@@ -342,41 +315,7 @@ impl Auth {
             .and_then(Value::as_object)
             .cloned()
             .ok_or(Error::code("CONFIGURATION_NOT_FOUND"))?;
-        let fields: Vec<String> = match mask.filter(|m| !m.trim().is_empty()) {
-            Some(m) => m
-                .split(',')
-                .map(|p| p.trim().split('.').next().unwrap_or_default().to_owned())
-                .filter(|p| !p.is_empty())
-                .collect(),
-            None => given.keys().cloned().collect(),
-        };
-        for field in fields {
-            if !kind.fields().contains(&field.as_str()) {
-                return Err(Error::InvalidArgument(format!(
-                    "Invalid JSON payload received. Unknown field in updateMask: {field}"
-                )));
-            }
-            match given.get(&field) {
-                // Nested objects merge, so `idpConfig.ssoUrl` keeps the certificates.
-                Some(Value::Object(part)) => {
-                    let slot = config
-                        .entry(field.clone())
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    match slot.as_object_mut() {
-                        Some(existing) => {
-                            existing.extend(part.iter().map(|(k, v)| (k.clone(), v.clone())))
-                        }
-                        None => *slot = Value::Object(part.clone()),
-                    }
-                }
-                Some(v) => {
-                    config.insert(field, v.clone());
-                }
-                None => {
-                    config.remove(&field);
-                }
-            }
-        }
+        collections::apply_mask(&mut config, &given, mask, kind.fields(), true)?;
         check_config(kind, &config)?;
         configs.insert(id.to_owned(), Value::Object(config.clone()));
         self.put_provider_configs(project, kind, configs).await?;

@@ -5,17 +5,20 @@
 mod account;
 mod admin;
 mod blocking;
+mod collections;
 mod custom_token;
 mod database;
 mod idp;
 mod idp_configs;
 mod oob;
+mod password_policy;
 mod project;
 mod requests;
 mod session_cookie;
 mod sessions;
 mod signin;
 mod signup;
+mod tenants;
 mod tokens;
 
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use serde_json::{Map, Value};
 pub use database::DatabasePolicy;
 pub use idp_configs::ProviderKind;
 pub use oob::{kind_of_mode, ActionCode, EmailActions};
+pub use password_policy::PasswordPolicy;
 pub use requests::*;
 pub use session_cookie::{SESSION_COOKIE_MAX_SECS, SESSION_COOKIE_MIN_SECS};
 pub use sessions::{IpBinding, SessionPolicy};

@@ -12,6 +12,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use super::signup::{check_email, check_password};
+use super::tenants::TenantMethod;
 use super::{
     object, Auth, CreateAuthUriRequest, Ctx, EmailLinkSignInRequest, Mode, ResetPasswordRequest,
     SendOobCodeRequest,
@@ -215,6 +216,10 @@ impl Auth {
                 }
             }
             oob_kind::EMAIL_SIGNIN => {
+                if !privileged {
+                    self.check_tenant_method(&scope, TenantMethod::EmailLink)
+                        .await?;
+                }
                 let email = check_email(req.email.as_deref().ok_or(Error::code("MISSING_EMAIL"))?)?;
                 // The account is found (or created) when the link is used.
                 OobAction {
@@ -568,6 +573,7 @@ impl Auth {
             return Err(invalid_code());
         }
         check_password(password)?;
+        self.check_password_policy(&scope, password).await?;
         let hash = self.hash_password(password).await?;
         self.retry_stale(|| async {
             let found = self.pending_code(&scope, code).await?;
@@ -692,6 +698,8 @@ impl Auth {
             .ok_or(Error::code("MISSING_OOB_CODE"))?;
         let email = check_email(email)?;
         let scope = ctx.scope();
+        self.check_tenant_method(&scope, TenantMethod::EmailLink)
+            .await?;
         let found = self.pending_code(&scope, code).await?;
         if found.action.request_type != oob_kind::EMAIL_SIGNIN {
             return Err(invalid_code());

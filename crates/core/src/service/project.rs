@@ -1,37 +1,13 @@
 //! Project-level answers: tenant resolution (§1.5), the project config the client reads,
 //! and the emulator's maintenance operations (§7).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{Auth, Ctx, Mode};
 use crate::error::{Error, Result};
 use crate::model::Scope;
 
 impl Auth {
-    /// The tenant a request addresses: the path's, else the body's `tenantId`; both present
-    /// must agree. Production knows no tenants yet (their API comes later), so naming one
-    /// is `TENANT_NOT_FOUND`; the emulator creates tenants on first use, as the reference
-    /// emulator does.
-    pub fn resolve_tenant(
-        &self,
-        path: Option<&str>,
-        body: &Map<String, Value>,
-    ) -> Result<Option<String>> {
-        let from_body = body
-            .get("tenantId")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty());
-        let tenant = match (path, from_body) {
-            (Some(p), Some(b)) if p != b => return Err(Error::code("TENANT_ID_MISMATCH")),
-            (Some(p), _) => Some(p.to_owned()),
-            (None, b) => b.map(str::to_owned),
-        };
-        if tenant.is_some() && self.config().mode == Mode::Production {
-            return Err(Error::code("TENANT_NOT_FOUND"));
-        }
-        Ok(tenant)
-    }
-
     /// `GET /v1/projects`: what the client SDK reads before some flows.
     pub fn project_config(&self, ctx: &Ctx) -> Result<Value> {
         if ctx.tenant.is_some() {

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::signup::check_email;
+use super::tenants::TenantMethod;
 use super::{object, Auth, Ctx, SignInWithPasswordRequest};
 use crate::error::{Error, Result};
 
@@ -20,6 +21,8 @@ impl Auth {
                 "idToken / pendingIdToken is no longer in use and unsupported.".into(),
             ));
         }
+        self.check_tenant_method(&ctx.scope(), TenantMethod::Password)
+            .await?;
         let email = req.email.as_deref().ok_or(Error::code("MISSING_EMAIL"))?;
         let email = check_email(email)?;
         let password = req

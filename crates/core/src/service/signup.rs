@@ -2,6 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::tenants::TenantMethod;
 use super::{object, Auth, Ctx, SignUpRequest};
 use crate::error::{Error, Result};
 use crate::model::{event_kind, Account};
@@ -73,8 +74,15 @@ impl Auth {
             return self.admin_create(ctx, req).await;
         }
         if let Some(id_token) = req.id_token.as_deref() {
+            self.check_tenant_method(&ctx.scope(), TenantMethod::Password)
+                .await?;
             return self.link_password(ctx, id_token, &req).await;
         }
+        let method = match req.email {
+            Some(_) => TenantMethod::Password,
+            None => TenantMethod::Anonymous,
+        };
+        self.check_tenant_method(&ctx.scope(), method).await?;
         match (&req.email, &req.password) {
             (Some(_), None) => return Err(Error::code("MISSING_PASSWORD")),
             (None, Some(_)) => return Err(Error::code("MISSING_EMAIL")),
@@ -93,6 +101,7 @@ impl Auth {
             let email = check_email(email)?;
             self.check_email_free(ctx, &email).await?;
             check_password(password)?;
+            self.check_password_policy(&ctx.scope(), password).await?;
             acc.email = Some(email);
             acc.password_hash = Some(self.hash_password(password).await?);
             acc.password_updated_at = Some(now);
@@ -149,6 +158,7 @@ impl Auth {
             .ok_or(Error::code("MISSING_PASSWORD"))?;
         let email = check_email(email)?;
         check_password(password)?;
+        self.check_password_policy(&ctx.scope(), password).await?;
         let hash = self.hash_password(password).await?;
         let (acc, tokens) = self
             .retry_stale(|| async {

@@ -50,7 +50,7 @@ async fn dispatch(state: &AppState, inc: Incoming) -> Result<Value, Error> {
             .authorize(inc.credentials(), None, Accepts::KeyOrAdmin)
             .await?;
         let body = inc.json_body(false)?;
-        let tenant = auth.resolve_tenant(None, &body)?;
+        let tenant = auth.resolve_tenant(&access.project, None, &body).await?;
         let c = ctx(access, tenant, &inc);
         let id_token = body_str(&body, "idToken");
         return match *op {
@@ -77,7 +77,9 @@ async fn dispatch(state: &AppState, inc: Incoming) -> Result<Value, Error> {
         .await?;
     let body = inc.json_body(false)?;
     // Tenant users are addressed with `?tenantId=`.
-    let tenant = auth.resolve_tenant(None, &inc.query)?;
+    let tenant = auth
+        .resolve_tenant(&access.project, None, &inc.query)
+        .await?;
     let c = ctx(access, tenant, &inc);
     let project = c.access.project.clone();
     match (method.as_str(), tail) {

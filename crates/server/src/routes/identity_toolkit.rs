@@ -75,7 +75,8 @@ fn parse_target(rest: &str) -> Option<Target> {
         rest = &rest[2..];
     }
     let op = rest.join("/");
-    (!op.is_empty()).then_some(Target {
+    // `projects/{p}/tenants/{t}` alone names the tenant itself (v2 tenant management).
+    (!op.is_empty() || tenant.is_some()).then_some(Target {
         version,
         project: Some(project.to_owned()),
         tenant,
@@ -170,6 +171,61 @@ async fn provider_configs(
     }
 }
 
+/// `GET v2/passwordPolicy` (API key): the policy the client SDKs validate passwords with.
+async fn password_policy(state: &AppState, inc: Incoming, target: Target) -> Result<Value, Error> {
+    inc.require_some_credential(Accepts::KeyOrAdmin)?;
+    let auth = &state.auth;
+    let access = auth
+        .authorize(
+            inc.credentials(),
+            target.project.as_deref(),
+            Accepts::KeyOrAdmin,
+        )
+        .await?;
+    let tenant = auth
+        .resolve_tenant(&access.project, target.tenant.as_deref(), &inc.query)
+        .await?;
+    let scope = firekeeper_core::Scope {
+        project: access.project,
+        tenant,
+    };
+    auth.public_password_policy(&scope).await
+}
+
+/// `v2/projects/{p}/tenants[/{t}]`: the tenant managers of the Admin SDKs (admin only).
+async fn tenants(
+    state: &AppState,
+    inc: &Incoming,
+    project: &str,
+    target: &Target,
+) -> Result<Value, Error> {
+    inc.require_some_credential(Accepts::AdminOnly)?;
+    let auth = &state.auth;
+    let access = auth
+        .authorize(inc.credentials(), Some(project), Accepts::AdminOnly)
+        .await?;
+    let project = access.project.as_str();
+    let query = |k: &str| inc.query.get(k).and_then(Value::as_str);
+    match (&inc.method, target.tenant.as_deref()) {
+        (&Method::POST, None) => {
+            let body = Value::Object(inc.json_body(false)?);
+            auth.create_tenant(project, &body).await
+        }
+        (&Method::GET, None) => {
+            auth.list_tenants(project, query("pageSize"), query("pageToken"))
+                .await
+        }
+        (&Method::GET, Some(t)) => auth.get_tenant(project, t).await,
+        (&Method::PATCH, Some(t)) => {
+            let body = Value::Object(inc.json_body(false)?);
+            auth.update_tenant(project, t, query("updateMask"), &body)
+                .await
+        }
+        (&Method::DELETE, Some(t)) => auth.delete_tenant(project, t).await,
+        _ => Err(Error::NotFound),
+    }
+}
+
 /// `v2/projects/{p}/config` (the blocking-function registration) and the provider
 /// configurations; admin only.
 async fn v2_config(state: &AppState, inc: Incoming, target: Target) -> Result<Value, Error> {
@@ -181,6 +237,10 @@ async fn v2_config(state: &AppState, inc: Incoming, target: Target) -> Result<Va
         Some((c, id)) => (c, Some(id)),
         None => (target.op.as_str(), None),
     };
+    // `projects/{p}/tenants[/{t}]` parse as a tenant path with an empty operation.
+    if target.op.is_empty() || collection == "tenants" {
+        return tenants(state, &inc, project, &target).await;
+    }
     let kind = match collection {
         "oauthIdpConfigs" => Some(ProviderKind::Oidc),
         "inboundSamlConfigs" => Some(ProviderKind::Saml),
@@ -194,7 +254,12 @@ async fn v2_config(state: &AppState, inc: Incoming, target: Target) -> Result<Va
             .authorize(inc.credentials(), Some(project), Accepts::AdminOnly)
             .await?;
         if auth
-            .resolve_tenant(target.tenant.as_deref(), &serde_json::Map::new())?
+            .resolve_tenant(
+                &access.project,
+                target.tenant.as_deref(),
+                &serde_json::Map::new(),
+            )
+            .await?
             .is_some()
         {
             return Err(Error::NotImplemented(
@@ -220,6 +285,9 @@ async fn v2_config(state: &AppState, inc: Incoming, target: Target) -> Result<Va
 }
 
 async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Value, Error> {
+    if target.version == "v2" && target.op == "passwordPolicy" && inc.method == Method::GET {
+        return password_policy(state, inc, target).await;
+    }
     if target.version == "v2" {
         return v2_config(state, inc, target).await;
     }
@@ -241,7 +309,9 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
     let access = auth
         .authorize(inc.credentials(), project.as_deref(), accepts(op))
         .await?;
-    let tenant = auth.resolve_tenant(target.tenant.as_deref(), &body)?;
+    let tenant = auth
+        .resolve_tenant(&access.project, target.tenant.as_deref(), &body)
+        .await?;
     let c = ctx(access, tenant, &inc);
     match op {
         Op::SignUp => auth.sign_up(&c, typed(body)?).await,

@@ -24,7 +24,7 @@ pub async fn token(State(state): State<AppState>, req: Request<Body>) -> Respons
             .auth
             .authorize(inc.credentials(), None, Accepts::KeyOrAdmin)
             .await?;
-        let tenant = s.auth.resolve_tenant(None, &body)?;
+        let tenant = s.auth.resolve_tenant(&access.project, None, &body).await?;
         let request: RefreshRequest = typed(body)?;
         s.auth.refresh(&ctx(access, tenant, &inc), request).await
     })

@@ -107,25 +107,6 @@ impl Provider {
 }
 
 impl Server {
-    async fn admin_v2(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(
-                method,
-                format!("{}{V2}/projects/{PROJECT}/{path}", self.base),
-            )
-            .bearer_auth(&self.admin);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        self.raw(req).await
-    }
-
     async fn idp(&self, post_body: &str) -> (u16, Value) {
         self.post(
             &format!("{IT}/accounts:signInWithIdp"),

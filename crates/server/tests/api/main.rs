@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 mod email_actions;
 mod idp;
+mod password_policy;
+mod tenants;
 
 const PROJECT: &str = "demo-test";
 const IT: &str = "/identitytoolkit.googleapis.com/v1";
@@ -104,6 +106,29 @@ async fn boot_mailing(
 }
 
 impl Server {
+    /// An admin call to `IT/v2/projects/{PROJECT}/<path>`.
+    async fn admin_v2(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(
+                method,
+                format!(
+                    "{}/identitytoolkit.googleapis.com/v2/projects/{PROJECT}/{path}",
+                    self.base
+                ),
+            )
+            .bearer_auth(&self.admin);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.raw(req).await
+    }
+
     /// POST with the API key.
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let res = self
