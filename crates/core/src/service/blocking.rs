@@ -304,7 +304,10 @@ impl Auth {
                 }
                 // The Admin SDKs' `passwordPolicyConfig.<field>` leaves.
                 [POLICY_CONFIG_KEY, rest @ ..] => {
-                    let mut p = policy.take().unwrap_or_else(|| json!({}));
+                    let mut p = policy
+                        .take()
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| json!({}));
                     match rest {
                         [] => p = given_policy.cloned().unwrap_or_else(|| json!({})),
                         [field, ..] => match given_policy.and_then(|g| g.get(*field)) {

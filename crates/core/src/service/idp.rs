@@ -148,6 +148,14 @@ impl Auth {
                 }));
             return Ok(p);
         }
+        // Tenants have no provider configurations of their own yet: the project's must not
+        // sign users into them.
+        if ctx.tenant.is_some() {
+            return Err(Error::detail(
+                "OPERATION_NOT_ALLOWED",
+                "Identity providers are not configured for tenants on this server.",
+            ));
+        }
         if !provider_id.starts_with("oidc.") {
             return Err(Error::detail(
                 "OPERATION_NOT_ALLOWED",

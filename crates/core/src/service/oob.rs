@@ -572,6 +572,8 @@ impl Auth {
         if kind != oob_kind::PASSWORD_RESET {
             return Err(invalid_code());
         }
+        self.check_tenant_method(&scope, TenantMethod::PasswordSignIn)
+            .await?;
         check_password(password)?;
         self.check_password_policy(&scope, password).await?;
         let hash = self.hash_password(password).await?;

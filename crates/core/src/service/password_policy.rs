@@ -34,6 +34,9 @@ impl PasswordPolicy {
     pub fn from_config(c: &Value) -> Result<Self> {
         let invalid =
             |what: &str| Error::detail("INVALID_CONFIG", format!("passwordPolicyConfig: {what}"));
+        if !c.is_object() {
+            return Err(invalid("must be an object"));
+        }
         let state = c
             .get("passwordPolicyEnforcementState")
             .and_then(Value::as_str)

@@ -21,7 +21,7 @@ impl Auth {
                 "idToken / pendingIdToken is no longer in use and unsupported.".into(),
             ));
         }
-        self.check_tenant_method(&ctx.scope(), TenantMethod::Password)
+        self.check_tenant_method(&ctx.scope(), TenantMethod::PasswordSignIn)
             .await?;
         let email = req.email.as_deref().ok_or(Error::code("MISSING_EMAIL"))?;
         let email = check_email(email)?;

@@ -78,16 +78,16 @@ impl Auth {
                 .await?;
             return self.link_password(ctx, id_token, &req).await;
         }
-        let method = match req.email {
-            Some(_) => TenantMethod::Password,
-            None => TenantMethod::Anonymous,
-        };
-        self.check_tenant_method(&ctx.scope(), method).await?;
         match (&req.email, &req.password) {
             (Some(_), None) => return Err(Error::code("MISSING_PASSWORD")),
             (None, Some(_)) => return Err(Error::code("MISSING_EMAIL")),
             _ => {}
         }
+        let method = match req.email {
+            Some(_) => TenantMethod::Password,
+            None => TenantMethod::Anonymous,
+        };
+        self.check_tenant_method(&ctx.scope(), method).await?;
         let now = self.clock().now_ms();
         let mut acc = Account {
             local_id: new_local_id()?,

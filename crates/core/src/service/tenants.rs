@@ -34,7 +34,10 @@ const FIELDS: &[&str] = &[
 /// A sign-in method a tenant switches on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TenantMethod {
+    /// Password sign-up or linking.
     Password,
+    /// Signing in with (or resetting) a password.
+    PasswordSignIn,
     EmailLink,
     Anonymous,
 }
@@ -42,9 +45,18 @@ pub(crate) enum TenantMethod {
 impl TenantMethod {
     fn flag(self) -> &'static str {
         match self {
-            TenantMethod::Password => "allowPasswordSignup",
+            TenantMethod::Password | TenantMethod::PasswordSignIn => "allowPasswordSignup",
             TenantMethod::EmailLink => "enableEmailLinkSignin",
             TenantMethod::Anonymous => "enableAnonymousUser",
+        }
+    }
+
+    /// The error of a switched-off method (§3.1).
+    fn refusal(self) -> &'static str {
+        match self {
+            TenantMethod::PasswordSignIn => "PASSWORD_LOGIN_DISABLED",
+            TenantMethod::Anonymous => "ADMIN_ONLY_OPERATION",
+            TenantMethod::Password | TenantMethod::EmailLink => "OPERATION_NOT_ALLOWED",
         }
     }
 }
@@ -76,6 +88,9 @@ fn check(t: &Map<String, Value>) -> Result<()> {
                 "Invalid JSON payload received. /{k} has the wrong type"
             )));
         }
+    }
+    if let Some(p) = t.get(super::password_policy::SETTINGS_KEY) {
+        super::password_policy::PasswordPolicy::from_config(p)?;
     }
     // The Admin SDKs' own rule for names.
     if let Some(name) = t.get("displayName").and_then(Value::as_str) {
@@ -210,7 +225,24 @@ impl Auth {
             .and_then(Value::as_bool)
             .unwrap_or(false)
         {
-            return Err(Error::code("OPERATION_NOT_ALLOWED"));
+            return Err(Error::code(method.refusal()));
+        }
+        Ok(())
+    }
+
+    /// `PROJECT_DISABLED` for end users of a tenant with `disableAuth`, on every operation
+    /// (the server checks it once per request).
+    pub async fn check_tenant_enabled(&self, scope: &Scope) -> Result<()> {
+        let Some(id) = &scope.tenant else {
+            return Ok(());
+        };
+        let disabled = self
+            .tenant(&scope.project, id)
+            .await?
+            .and_then(|t| t.get("disableAuth").and_then(Value::as_bool))
+            .unwrap_or(false);
+        if disabled {
+            return Err(Error::code("PROJECT_DISABLED"));
         }
         Ok(())
     }
@@ -224,9 +256,13 @@ impl Auth {
             .and_then(Value::as_str)
             .unwrap_or("tenant")
             .to_ascii_lowercase();
-        let id = format!("{name}-{}", random_alnum(5)?.to_ascii_lowercase());
         let _writing = self.settings_write.lock().await;
         let mut all = self.tenants(project).await?;
+        // Accounts are keyed by tenant id: a new tenant must never take an old one's.
+        let mut id = String::new();
+        while id.is_empty() || all.contains_key(&id) {
+            id = format!("{name}-{}", random_alnum(8)?.to_ascii_lowercase());
+        }
         all.insert(id.clone(), Value::Object(fields.clone()));
         self.put_tenants(project, all).await?;
         Ok(resource(project, &id, &fields))
@@ -280,7 +316,7 @@ impl Auth {
             .and_then(Value::as_object)
             .cloned()
             .ok_or(Error::code("TENANT_NOT_FOUND"))?;
-        collections::apply_mask(&mut t, &given, mask, FIELDS, false)?;
+        collections::apply_mask(&mut t, &given, mask, FIELDS, true)?;
         check(&t)?;
         all.insert(id.to_owned(), Value::Object(t.clone()));
         self.put_tenants(project, all).await?;
@@ -294,12 +330,13 @@ impl Auth {
         if all.remove(id).is_none() {
             return Err(Error::code("TENANT_NOT_FOUND"));
         }
+        // The tenant goes first, so no sign-up can land in it while its users go.
+        self.put_tenants(project, all).await?;
         let scope = Scope {
             project: project.to_owned(),
             tenant: Some(id.to_owned()),
         };
         self.store().delete_all_accounts(&scope).await?;
-        self.put_tenants(project, all).await?;
         Ok(json!({}))
     }
 }

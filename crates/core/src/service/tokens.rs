@@ -329,6 +329,8 @@ impl Auth {
         if session.scope.project != ctx.access.project {
             return Err(Error::code("PROJECT_NUMBER_MISMATCH"));
         }
+        // A tenant switched off ends its users' refreshes too (the request names no tenant).
+        self.check_tenant_enabled(&session.scope).await?;
         if let Some(t) = &ctx.tenant {
             if session.scope.tenant.as_ref() != Some(t) {
                 return Err(Error::code("TENANT_ID_MISMATCH"));

@@ -313,6 +313,9 @@ async fn dispatch(state: &AppState, inc: Incoming, target: Target) -> Result<Val
         .resolve_tenant(&access.project, target.tenant.as_deref(), &body)
         .await?;
     let c = ctx(access, tenant, &inc);
+    if !c.access.privileged {
+        auth.check_tenant_enabled(&c.scope()).await?;
+    }
     match op {
         Op::SignUp => auth.sign_up(&c, typed(body)?).await,
         Op::SignInWithPassword => auth.sign_in_with_password(&c, typed(body)?).await,

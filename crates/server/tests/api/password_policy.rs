@@ -56,6 +56,9 @@ async fn password_policies_are_published_and_enforced() {
     .await;
     assert_eq!(st, 400);
     assert!(message(&b).starts_with("INVALID_CONFIG"), "{b}");
+    let (st, b) = config("", json!({"passwordPolicyConfig": "not an object"})).await;
+    assert_eq!(st, 400);
+    assert!(message(&b).starts_with("INVALID_CONFIG"), "{b}");
     let (st, b) = config(
         "passwordPolicyConfig.passwordPolicyEnforcementState,passwordPolicyConfig.passwordPolicyVersions",
         json!({"passwordPolicyConfig": strict_policy()}),

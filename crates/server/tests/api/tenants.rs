@@ -65,6 +65,7 @@ async fn tenants_are_managed_and_keep_their_users_apart() {
         id
     );
     let refresh = b["refreshToken"].as_str().unwrap().to_owned();
+    let member_token = b["idToken"].as_str().unwrap().to_owned();
     // The client SDKs look their user up with the ID token alone: its tenant counts.
     let (st, b) = s
         .post(
@@ -104,7 +105,7 @@ async fn tenants_are_managed_and_keep_their_users_apart() {
             json!({"returnSecureToken": true, "tenantId": id}),
         )
         .await;
-    assert_eq!((st, message(&b)), (400, "OPERATION_NOT_ALLOWED"));
+    assert_eq!((st, message(&b)), (400, "ADMIN_ONLY_OPERATION"));
     let (st, b) = s
         .admin_v2(
             Method::PATCH,
@@ -138,7 +139,7 @@ async fn tenants_are_managed_and_keep_their_users_apart() {
             json!({"email": "member@example.com", "password": "secret-pw", "tenantId": id}),
         )
         .await;
-    assert_eq!((st, message(&b)), (400, "OPERATION_NOT_ALLOWED"));
+    assert_eq!((st, message(&b)), (400, "PASSWORD_LOGIN_DISABLED"));
     let (st, b) = s
         .admin_post(
             &format!("{tenant_it}/accounts"),
@@ -146,6 +147,59 @@ async fn tenants_are_managed_and_keep_their_users_apart() {
         )
         .await;
     assert_eq!(st, 200, "{b}");
+
+    // A switched-off tenant refuses its end users everything: sign-in, refresh, lookup.
+    let (st, b) = s
+        .admin_v2(
+            Method::PATCH,
+            &format!("tenants/{id}?updateMask=disableAuth,allowPasswordSignup"),
+            Some(json!({"disableAuth": true, "allowPasswordSignup": true})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signInWithPassword"),
+            json!({"email": "member@example.com", "password": "secret-pw", "tenantId": id}),
+        )
+        .await;
+    assert_eq!((st, message(&b)), (400, "PROJECT_DISABLED"));
+    let (st, b) = s.refresh(&refresh).await;
+    assert_eq!((st, message(&b)), (400, "PROJECT_DISABLED"));
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:lookup"),
+            json!({"idToken": member_token}),
+        )
+        .await;
+    assert_eq!((st, message(&b)), (400, "PROJECT_DISABLED"));
+    s.admin_v2(
+        Method::PATCH,
+        &format!("tenants/{id}?updateMask=disableAuth"),
+        Some(json!({"disableAuth": false})),
+    )
+    .await;
+    assert_eq!(s.refresh(&refresh).await.0, 200);
+    // The project's identity providers do not sign users into tenants.
+    let (st, b) = s
+        .post(
+            &format!("{IT}/accounts:signInWithIdp"),
+            json!({"requestUri": "http://localhost/cb", "tenantId": id,
+                "postBody": "id_token=x&providerId=oidc.any"}),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(message(&b).starts_with("OPERATION_NOT_ALLOWED"), "{b}");
+    // A tenant's password policy is checked when it is set.
+    let (st, b) = s
+        .admin_v2(
+            Method::PATCH,
+            &format!("tenants/{id}?updateMask=passwordPolicyConfig"),
+            Some(json!({"passwordPolicyConfig": {"passwordPolicyEnforcementState": "ENFORCED"}})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(message(&b).starts_with("INVALID_CONFIG"), "{b}");
 
     // Unknown tenants do not exist in production.
     let (st, b) = s
