@@ -179,12 +179,8 @@ impl Auth {
         project: &str,
         kind: ProviderKind,
     ) -> Result<Map<String, Value>> {
-        let doc = self.project_settings(project).await?;
-        Ok(doc
-            .pointer(&format!("/{SETTINGS_KEY}/{}", kind.collection()))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default())
+        self.settings_map(project, &[SETTINGS_KEY, kind.collection()])
+            .await
     }
 
     /// Stores `configs` as the collection, under the settings writer's lock (held by the
@@ -195,15 +191,8 @@ impl Auth {
         kind: ProviderKind,
         configs: Map<String, Value>,
     ) -> Result<()> {
-        let mut doc = (*self.project_settings(project).await?).clone();
-        if !doc.is_object() {
-            doc = json!({});
-        }
-        if !doc.get(SETTINGS_KEY).is_some_and(Value::is_object) {
-            doc[SETTINGS_KEY] = json!({});
-        }
-        doc[SETTINGS_KEY][kind.collection()] = Value::Object(configs);
-        self.put_project_settings(project, &doc).await
+        self.put_settings_map(project, &[SETTINGS_KEY, kind.collection()], configs)
+            .await
     }
 
     fn provider_resource(

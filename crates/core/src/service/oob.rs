@@ -607,7 +607,7 @@ impl Auth {
 
     /// `accounts:update` with an `oobCode`: verifies an email, completes an email change, or
     /// undoes one.
-    pub(crate) async fn apply_oob_code(&self, ctx: &Ctx, code: &str) -> Result<Value> {
+    pub async fn apply_oob_code(&self, ctx: &Ctx, code: &str) -> Result<Value> {
         let scope = ctx.scope();
         let production = self.config().mode == Mode::Production;
         let (acc, recovery) = self
@@ -954,10 +954,5 @@ impl Auth {
             locale: None,
             origin,
         }
-    }
-
-    /// Applies a verify, change or recover code for an action page.
-    pub async fn apply_action_code(&self, ctx: &Ctx, code: &str) -> Result<Value> {
-        self.apply_oob_code(ctx, code).await
     }
 }

@@ -210,6 +210,45 @@ impl Auth {
         Ok(doc)
     }
 
+    /// A map kept in the settings document at `path` (empty when absent).
+    pub(crate) async fn settings_map(
+        &self,
+        project: &str,
+        path: &[&str],
+    ) -> Result<Map<String, Value>> {
+        let doc = self.project_settings(project).await?;
+        Ok(path
+            .iter()
+            .try_fold(&*doc, |v, key| v.get(*key))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Stores `map` at `path` of the settings document, the rest kept. The caller holds
+    /// the settings writer's lock.
+    pub(crate) async fn put_settings_map(
+        &self,
+        project: &str,
+        path: &[&str],
+        map: Map<String, Value>,
+    ) -> Result<()> {
+        let mut doc = (*self.project_settings(project).await?).clone();
+        let mut slot = &mut doc;
+        for key in path {
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            slot = slot
+                .as_object_mut()
+                .ok_or_else(|| Error::internal("settings document"))?
+                .entry(key.to_string())
+                .or_insert(Value::Null);
+        }
+        *slot = Value::Object(map);
+        self.put_project_settings(project, &doc).await
+    }
+
     pub(crate) async fn put_project_settings(&self, project: &str, doc: &Value) -> Result<()> {
         self.store().put_project_config(project, doc).await?;
         if let Ok(mut map) = self.settings_cache.0.lock() {

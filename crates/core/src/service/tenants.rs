@@ -132,21 +132,12 @@ fn resource(project: &str, id: &str, t: &Map<String, Value>) -> Value {
 
 impl Auth {
     async fn tenants(&self, project: &str) -> Result<Map<String, Value>> {
-        let doc = self.project_settings(project).await?;
-        Ok(doc
-            .get(SETTINGS_KEY)
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default())
+        self.settings_map(project, &[SETTINGS_KEY]).await
     }
 
     async fn put_tenants(&self, project: &str, tenants: Map<String, Value>) -> Result<()> {
-        let mut doc = (*self.project_settings(project).await?).clone();
-        if !doc.is_object() {
-            doc = json!({});
-        }
-        doc[SETTINGS_KEY] = Value::Object(tenants);
-        self.put_project_settings(project, &doc).await
+        self.put_settings_map(project, &[SETTINGS_KEY], tenants)
+            .await
     }
 
     /// A stored tenant's settings; `None` if the project has no such tenant.

@@ -82,7 +82,7 @@ async fn act(
         };
         auth.reset_password(&ctx, req).await?
     } else {
-        auth.apply_action_code(&ctx, code).await?
+        auth.apply_oob_code(&ctx, code).await?
     };
     Ok(answer
         .get("email")
