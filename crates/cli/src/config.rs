@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use firekeeper_core::blocking::{BlockingFunctions, BlockingPolicy, MAX_DEADLINE};
 use firekeeper_core::password::HashCost;
 use firekeeper_core::service::{EmailActions, SessionPolicy};
-use firekeeper_server::{SmtpConfig, SmtpSecurity};
+use firekeeper_server::{SmsConfig, SmtpConfig, SmtpSecurity};
 use serde::Deserialize;
 
 /// Everything a file may set. Every field is optional: unset means "default".
@@ -40,6 +40,7 @@ pub struct FileConfig {
     pub blocking_policy: Option<BlockingPolicy>,
     pub smtp: Option<SmtpConfig>,
     pub email: Option<EmailActions>,
+    pub sms: Option<SmsConfig>,
 }
 
 /// The settings in force.
@@ -75,6 +76,9 @@ pub struct Settings {
     /// logs the links).
     pub smtp: Option<SmtpConfig>,
     pub email_actions: EmailActions,
+    /// The gateway sign-in and second-factor codes are texted through; `None`: only test
+    /// phone numbers work (emulator mode logs the codes).
+    pub sms: Option<SmsConfig>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "firekeeper.toml";
@@ -110,6 +114,8 @@ const ENV_KEYS: &[&str] = &[
     "SMTP_PASSWORD",
     "SMTP_FROM",
     "SMTP_CA_FILE",
+    "SMS_WEBHOOK",
+    "SMS_WEBHOOK_TOKEN",
     "CONFIG",
 ];
 
@@ -206,6 +212,15 @@ impl FileConfig {
                 "SMTP_PASSWORD" => self.smtp().password = Some(value.clone()),
                 "SMTP_FROM" => self.smtp().from = value.clone(),
                 "SMTP_CA_FILE" => self.smtp().ca_file = Some(PathBuf::from(value)),
+                "SMS_WEBHOOK" => {
+                    self.sms.get_or_insert_with(SmsConfig::default).webhook =
+                        Some(value.clone()).filter(|v| !v.is_empty())
+                }
+                "SMS_WEBHOOK_TOKEN" => {
+                    self.sms
+                        .get_or_insert_with(SmsConfig::default)
+                        .webhook_token = Some(value.clone()).filter(|v| !v.is_empty())
+                }
                 _ => {} // CONFIG names the file, so it is read before the file is loaded.
             }
         }
@@ -250,6 +265,9 @@ impl FileConfig {
             blocking_policy: self.blocking_policy.unwrap_or_default(),
             smtp: self.smtp.filter(|m| !m.host.is_empty()),
             email_actions: self.email.unwrap_or_default(),
+            sms: self
+                .sms
+                .filter(|s| s.webhook.is_some() || s.command.is_some()),
         };
         let mut s = s;
         // Links in emails open the server's own action page unless another is named, and
@@ -275,6 +293,11 @@ impl FileConfig {
         if let Some(smtp) = &s.smtp {
             if let Err(e) = firekeeper_server::SmtpMailer::new(smtp) {
                 bail!("[smtp]: {e}");
+            }
+        }
+        if let Some(sms) = &s.sms {
+            if let Err(e) = firekeeper_server::GatewaySmsSender::new(sms) {
+                bail!("[sms]: {e}");
             }
         }
         if !(1..=MAX_DEADLINE.as_millis() as u64).contains(&s.blocking_deadline_ms) {

@@ -143,6 +143,12 @@ pub async fn run(settings: Settings) -> Result<()> {
             "no [smtp] configured: password-reset, verification and sign-in emails are refused"
         );
     }
+    if let Some(sms) = &settings.sms {
+        let sender = firekeeper_server::GatewaySmsSender::new(sms).map_err(anyhow::Error::msg)?;
+        auth = auth.with_sms_sender(Arc::new(sender));
+    } else if mode == Mode::Production {
+        tracing::info!("no [sms] configured: phone codes go only to test phone numbers");
+    }
     let auth = Arc::new(auth);
     let store: &dyn firekeeper_core::Store = &*dd.store;
     if mode == Mode::Production && store.api_keys(Some(&settings.project)).await?.is_empty() {

@@ -17,7 +17,9 @@ pub mod password;
 pub mod ratelimit;
 pub mod secrets;
 pub mod service;
+pub mod sms;
 pub mod store;
+pub mod totp;
 pub mod validate;
 pub mod wire;
 

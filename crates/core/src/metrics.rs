@@ -20,6 +20,8 @@ pub struct Metrics {
     policy_refusals: Mutex<BTreeMap<String, u64>>,
     /// request type -> emails handed to the mailer.
     emails_sent: Mutex<BTreeMap<String, u64>>,
+    /// sms type -> text messages handed to the sender.
+    sms_sent: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -40,6 +42,12 @@ impl Metrics {
     pub fn email_sent(&self, request_type: &str) {
         if let Ok(mut m) = self.emails_sent.lock() {
             *m.entry(request_type.to_owned()).or_default() += 1;
+        }
+    }
+
+    pub fn sms_sent(&self, sms_type: &str) {
+        if let Ok(mut m) = self.sms_sent.lock() {
+            *m.entry(sms_type.to_owned()).or_default() += 1;
         }
     }
 
@@ -106,6 +114,15 @@ impl Metrics {
                 out,
                 "firekeeper_emails_sent_total{{request_type=\"{kind}\"}} {n}"
             );
+        }
+        let texts = self.sms_sent.lock().map(|m| m.clone()).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "# HELP firekeeper_sms_sent_total Text messages handed to the SMS sender.\n\
+             # TYPE firekeeper_sms_sent_total counter"
+        );
+        for (kind, n) in &texts {
+            let _ = writeln!(out, "firekeeper_sms_sent_total{{sms_type=\"{kind}\"}} {n}");
         }
         out
     }

@@ -86,7 +86,7 @@ pub struct Account {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mfa_info: Vec<Value>,
+    pub mfa_info: Vec<MfaEnrollment>,
     /// The stored row's version when read: writes succeed only if it is unchanged.
     #[serde(skip)]
     pub version: i64,
@@ -114,6 +114,63 @@ impl Account {
                 _ => None,
             })
             .unwrap_or_default()
+    }
+}
+
+/// An enrolled second factor (`mfaInfo[]`): a phone that receives codes, or a TOTP
+/// authenticator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MfaEnrollment {
+    pub mfa_enrollment_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// RFC 3339, as the wire has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolled_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_info: Option<String>,
+    /// Present (an empty object on the wire) for a TOTP authenticator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp_info: Option<Map<String, Value>>,
+    /// The authenticator's shared secret, sealed with the master key; never on the wire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp_secret: Option<String>,
+    /// The last time step whose code was accepted: a code is good once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp_last_step: Option<i64>,
+}
+
+impl MfaEnrollment {
+    /// `phone` or `totp`: the factor's id in claims and SDK objects.
+    pub fn factor_id(&self) -> &'static str {
+        if self.totp_info.is_some() {
+            "totp"
+        } else {
+            "phone"
+        }
+    }
+
+    /// The enrollment as clients and admins see it.
+    pub fn wire(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "mfaEnrollmentId".into(),
+            self.mfa_enrollment_id.clone().into(),
+        );
+        if let Some(n) = &self.display_name {
+            m.insert("displayName".into(), n.clone().into());
+        }
+        if let Some(t) = &self.enrolled_at {
+            m.insert("enrolledAt".into(), t.clone().into());
+        }
+        if let Some(p) = &self.phone_info {
+            m.insert("phoneInfo".into(), p.clone().into());
+        }
+        if self.totp_info.is_some() {
+            m.insert("totpInfo".into(), Value::Object(Map::new()));
+        }
+        Value::Object(m)
     }
 }
 
@@ -176,6 +233,8 @@ pub mod event_kind {
     pub const SESSION_COOKIE_CREATED: &str = "session_cookie_created";
     pub const SIGN_UP_BLOCKED: &str = "sign_up_blocked";
     pub const SIGN_IN_BLOCKED: &str = "sign_in_blocked";
+    pub const MFA_ENROLLED: &str = "mfa_enrolled";
+    pub const MFA_WITHDRAWN: &str = "mfa_withdrawn";
 
     /// The kinds a verifier's revocation cache follows.
     pub const REVOCATIONS: &[&str] = &[
@@ -217,10 +276,34 @@ pub mod oob_kind {
     pub const EMAIL_SIGNIN: &str = "EMAIL_SIGNIN";
     pub const VERIFY_AND_CHANGE_EMAIL: &str = "VERIFY_AND_CHANGE_EMAIL";
     pub const RECOVER_EMAIL: &str = "RECOVER_EMAIL";
+    /// An SMS code for phone sign-in (`sessionInfo` of `sendVerificationCode`).
+    pub const PHONE_SIGN_IN: &str = "PHONE_SIGN_IN";
+    /// A second factor being enrolled: an SMS code, or a TOTP secret to confirm.
+    pub const MFA_ENROLLMENT: &str = "MFA_ENROLLMENT";
+    /// An SMS code for a second-factor sign-in, tied to its pending credential.
+    pub const MFA_SIGN_IN: &str = "MFA_SIGN_IN";
+    /// A first factor passed, waiting for the second (`mfaPendingCredential`).
+    pub const MFA_PENDING: &str = "MFA_PENDING";
+    /// Proof that the caller received a code for a number another account has
+    /// (`temporaryProof`).
+    pub const PHONE_PROOF: &str = "PHONE_PROOF";
+
+    /// The kinds sent by email (the emulator's `oobCodes` listing).
+    pub fn is_email(kind: &str) -> bool {
+        [
+            PASSWORD_RESET,
+            VERIFY_EMAIL,
+            EMAIL_SIGNIN,
+            VERIFY_AND_CHANGE_EMAIL,
+            RECOVER_EMAIL,
+        ]
+        .contains(&kind)
+    }
 }
 
-/// A pending out-of-band code: one action on one account (or, for a sign-in link, on an
-/// email that may have no account yet). The code itself is never stored, only its hash.
+/// A pending one-time secret: an email action code (one action on one account, or, for a
+/// sign-in link, on an email that may have no account yet), an SMS or TOTP verification
+/// session, or an MFA pending credential. The secret itself is never stored, only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OobCode {
     /// SHA-256 of the code.
@@ -256,4 +339,25 @@ pub struct OobAction {
     pub code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// Phone kinds: the number the code went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Phone kinds: the six digits sent (the session's hash is the key, so a copy of the
+    /// database alone redeems nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_code: Option<String>,
+    /// TOTP enrollment: the secret to confirm, sealed with the master key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp_secret: Option<String>,
+    /// `MFA_SIGN_IN`: the enrollment the code is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_enrollment_id: Option<String>,
+    /// `MFA_SIGN_IN`: the pending credential (hex SHA-256) the code belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+    /// `MFA_PENDING`: the first factor's token provider and blocking `sign_in_method`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_in_method: Option<String>,
 }

@@ -24,6 +24,16 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `key` is at its limit at `now_ms` (nothing is counted).
+    pub fn exhausted(&self, key: &str, now_ms: i64) -> bool {
+        let Ok(hits) = self.hits.lock() else {
+            return false;
+        };
+        let since = now_ms - self.window_ms;
+        hits.get(key)
+            .is_some_and(|times| times.iter().filter(|t| **t > since).count() >= self.max)
+    }
+
     /// Counts an event for `key` at `now_ms`; false (and not counted) when the key is at
     /// its limit.
     pub fn allow(&self, key: &str, now_ms: i64) -> bool {
@@ -59,5 +69,7 @@ mod tests {
         assert!(l.allow("b", 20));
         assert!(l.allow("a", 1001));
         assert!(!l.allow("a", 1005));
+        assert!(l.exhausted("a", 1005));
+        assert!(!l.exhausted("b", 1005));
     }
 }

@@ -131,7 +131,8 @@ pub fn user_info(acc: &Account, view: HashView) -> Value {
     }
     m.insert("providerUserInfo".into(), provider_user_info(acc).into());
     if !acc.mfa_info.is_empty() {
-        m.insert("mfaInfo".into(), acc.mfa_info.clone().into());
+        let enrollments: Vec<Value> = acc.mfa_info.iter().map(|e| e.wire()).collect();
+        m.insert("mfaInfo".into(), enrollments.into());
     }
     if acc.email_link_signin {
         m.insert("emailLinkSignin".into(), true.into());

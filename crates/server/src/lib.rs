@@ -7,6 +7,7 @@ mod hook_client;
 mod mailer;
 mod request;
 mod routes;
+mod sms;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 pub use hook_client::HttpHookClient;
 pub use mailer::{SmtpConfig, SmtpMailer, SmtpSecurity};
+pub use sms::{GatewaySmsSender, SmsConfig};
 
 /// Shared by every handler.
 #[derive(Clone)]

@@ -299,7 +299,8 @@ impl Auth {
                 acc.created_at = t;
             }
             if let Some(mfa) = &req.mfa {
-                acc.mfa_info = mfa.enrollments.iter().cloned().map(Value::Object).collect();
+                acc.mfa_info =
+                    super::mfa::admin_enrollments(&mfa.enrollments, &acc.mfa_info, now, true)?;
             }
         }
         let moved = revoke || req.valid_since.is_some();

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::{Auth, Ctx};
 use crate::blocking::{
     interpret, BlockingFunctions, BlockingPolicy, HookReply, HookUpdates, BEFORE_CREATE,
-    BEFORE_SEND_EMAIL, BEFORE_SIGN_IN,
+    BEFORE_SEND_EMAIL, BEFORE_SEND_SMS, BEFORE_SIGN_IN,
 };
 use crate::error::{Error, Result};
 use crate::model::{event_kind, Account};
@@ -22,6 +22,10 @@ use crate::wire::provider_user_info;
 const HOOK_JWT_LIFETIME_SECS: i64 = 600;
 const SETTINGS_KEY: &str = "blockingFunctions";
 const POLICY_CONFIG_KEY: &str = super::password_policy::SETTINGS_KEY;
+/// Sections of the v2 config kept as given, changed by whole section or by their
+/// top-level fields (`mfa.state`): the password policy, multi-factor settings, and
+/// `signIn` (test phone numbers).
+const PLAIN_SECTIONS: &[&str] = &[POLICY_CONFIG_KEY, "mfa", "signIn"];
 const POLICY_KEY: &str = "blockingPolicy";
 
 /// What the hooks of one sign-in decided.
@@ -43,6 +47,11 @@ enum Subject<'a> {
     User(&'a Account, &'a str, &'a Map<String, Value>),
     /// An email about to be sent.
     Email { email: &'a str, email_type: &'a str },
+    /// A text message about to be sent.
+    Sms {
+        phone_number: &'a str,
+        sms_type: &'a str,
+    },
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -124,21 +133,20 @@ fn user_record(acc: &Account) -> Value {
     let factors: Vec<Value> = acc
         .mfa_info
         .iter()
-        .filter_map(|f| {
-            let uid = f.get("mfaEnrollmentId")?.clone();
+        .map(|f| {
             let mut m = Map::new();
-            m.insert("uid".into(), uid);
-            m.insert("factor_id".into(), "phone".into());
-            for (from, to) in [
-                ("displayName", "display_name"),
-                ("enrolledAt", "enrollment_time"),
-                ("phoneInfo", "phone_number"),
+            m.insert("uid".into(), f.mfa_enrollment_id.clone().into());
+            m.insert("factor_id".into(), f.factor_id().into());
+            for (to, v) in [
+                ("display_name", &f.display_name),
+                ("enrollment_time", &f.enrolled_at),
+                ("phone_number", &f.phone_info),
             ] {
-                if let Some(v) = f.get(from) {
-                    m.insert(to.into(), v.clone());
+                if let Some(v) = v {
+                    m.insert(to.into(), v.clone().into());
                 }
             }
-            Some(Value::Object(m))
+            Value::Object(m)
         })
         .collect();
     if !factors.is_empty() {
@@ -212,8 +220,10 @@ impl Auth {
             "blockingFunctions": functions,
         });
         let doc = self.project_settings(project).await?;
-        if let Some(p) = doc.get(POLICY_CONFIG_KEY) {
-            body[POLICY_CONFIG_KEY] = p.clone();
+        for key in PLAIN_SECTIONS {
+            if let Some(p) = doc.get(*key) {
+                body[*key] = p.clone();
+            }
         }
         Ok(body)
     }
@@ -243,15 +253,20 @@ impl Auth {
             .filter(|p| !p.is_empty())
             .collect();
         let stored = self.project_settings(project).await?;
-        let mut policy = stored.get(POLICY_CONFIG_KEY).cloned();
-        let given_policy = body.get(POLICY_CONFIG_KEY);
+        let mut plain: Map<String, Value> = PLAIN_SECTIONS
+            .iter()
+            .filter_map(|k| Some(((*k).to_owned(), stored.get(*k)?.clone())))
+            .collect();
         if mask.is_empty() {
             // Without a mask, the sections the body has replace the stored ones.
-            if body.get(SETTINGS_KEY).is_some() || given_policy.is_none() {
+            let gives_plain = PLAIN_SECTIONS.iter().any(|k| body.get(*k).is_some());
+            if body.get(SETTINGS_KEY).is_some() || !gives_plain {
                 next = parse(given.clone(), SETTINGS_KEY)?;
             }
-            if let Some(p) = given_policy {
-                policy = Some(p.clone());
+            for key in PLAIN_SECTIONS {
+                if let Some(p) = body.get(*key) {
+                    plain.insert((*key).to_owned(), p.clone());
+                }
             }
         }
         for path in mask {
@@ -302,15 +317,16 @@ impl Auth {
                                 .forward_inbound_credentials;
                     }
                 }
-                // The Admin SDKs' `passwordPolicyConfig.<field>` leaves.
-                [POLICY_CONFIG_KEY, rest @ ..] => {
-                    let mut p = policy
-                        .take()
+                // The Admin SDKs' `passwordPolicyConfig.<field>`, `mfa.<field>` leaves.
+                [section, rest @ ..] if PLAIN_SECTIONS.contains(section) => {
+                    let given_section = body.get(*section);
+                    let mut p = plain
+                        .remove(*section)
                         .filter(Value::is_object)
                         .unwrap_or_else(|| json!({}));
                     match rest {
-                        [] => p = given_policy.cloned().unwrap_or_else(|| json!({})),
-                        [field, ..] => match given_policy.and_then(|g| g.get(*field)) {
+                        [] => p = given_section.cloned().unwrap_or_else(|| json!({})),
+                        [field, ..] => match given_section.and_then(|g| g.get(*field)) {
                             Some(v) => p[*field] = v.clone(),
                             None => {
                                 if let Some(m) = p.as_object_mut() {
@@ -319,12 +335,12 @@ impl Auth {
                             }
                         },
                     }
-                    policy = Some(p);
+                    plain.insert((*section).to_owned(), p);
                 }
                 _ => {
                     return Err(Error::InvalidArgument(format!(
                         "Invalid update mask path: {path}. Firekeeper's v2 config holds \
-                         blockingFunctions and passwordPolicyConfig."
+                         blockingFunctions, passwordPolicyConfig, mfa and signIn."
                     )))
                 }
             }
@@ -344,13 +360,20 @@ impl Auth {
                 Some(now.clone())
             };
         }
-        if let Some(p) = &policy {
+        if let Some(p) = plain.get(POLICY_CONFIG_KEY) {
             super::password_policy::PasswordPolicy::from_config(p)?;
+        }
+        for (key, section) in &plain {
+            if !section.is_object() {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid JSON payload received. /{key}: expected an object."
+                )));
+            }
         }
         let mut doc = (*self.project_settings(project).await?).clone();
         doc[SETTINGS_KEY] = serde_json::to_value(&next).map_err(Error::internal)?;
-        if let Some(p) = policy {
-            doc[POLICY_CONFIG_KEY] = p;
+        for (key, section) in plain {
+            doc[key.as_str()] = section;
         }
         self.put_project_settings(project, &doc).await?;
         self.v2_config(project).await
@@ -480,6 +503,28 @@ impl Auth {
     }
 
     /// One call: `None` when the project registered no function for `event`.
+    /// beforeSendSms for a code about to be texted to `phone_number`: a failing function
+    /// means nothing is sent.
+    pub(crate) async fn before_send_sms(
+        &self,
+        ctx: &Ctx,
+        phone_number: &str,
+        sms_type: &str,
+    ) -> Result<()> {
+        let functions = self.blocking_functions(&ctx.access.project).await?;
+        self.call_hook(
+            ctx,
+            &functions,
+            BEFORE_SEND_SMS,
+            Subject::Sms {
+                phone_number,
+                sms_type,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn call_hook(
         &self,
         ctx: &Ctx,
@@ -528,6 +573,13 @@ impl Auth {
             Subject::Email { email, email_type } => {
                 claims.insert("email".into(), email.into());
                 claims.insert("email_type".into(), email_type.into());
+            }
+            Subject::Sms {
+                phone_number,
+                sms_type,
+            } => {
+                claims.insert("phone_number".into(), phone_number.into());
+                claims.insert("sms_type".into(), sms_type.into());
             }
         }
         // Signed with the ID-token keys, as production: a function's Admin SDK verifies it

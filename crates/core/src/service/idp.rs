@@ -452,6 +452,30 @@ impl Auth {
                 if seen.disabled {
                     return Err(Error::code("USER_DISABLED"));
                 }
+                // A sign-in (not a link) to an account with second factors waits for one;
+                // the profile is refreshed at a later sign-in.
+                if arrival != Arrival::Linking {
+                    if let Some(challenge) =
+                        self.mfa_challenge(ctx, &seen, &method, &method).await?
+                    {
+                        let mut body = object(json!({
+                            "kind": "identitytoolkit#VerifyAssertionResponse",
+                            "providerId": profile.provider_id,
+                            "federatedId": federated_id(profile),
+                            "localId": seen.local_id,
+                            "email": profile.email,
+                            "emailVerified": profile.email_verified,
+                            "displayName": profile.display_name,
+                            "photoUrl": profile.photo_url,
+                            "isNewUser": false,
+                            "tenantId": ctx.tenant,
+                        }));
+                        if let Value::Object(m) = &mut body {
+                            m.extend(challenge);
+                        }
+                        return Ok(body);
+                    }
+                }
                 let now = self.clock().now_ms();
                 let recycled = arrival == Arrival::ByVerifiedEmail
                     && seen.providers.iter().any(|p| {

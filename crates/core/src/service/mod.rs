@@ -10,8 +10,10 @@ mod custom_token;
 mod database;
 mod idp;
 mod idp_configs;
+mod mfa;
 mod oob;
 mod password_policy;
+mod phone;
 mod project;
 mod requests;
 mod session_cookie;
@@ -20,6 +22,7 @@ mod signin;
 mod signup;
 mod tenants;
 mod tokens;
+mod verification;
 
 use std::sync::Arc;
 
@@ -147,6 +150,10 @@ pub struct Auth {
     /// Sends out-of-band emails; none means they cannot be delivered (emulator mode logs
     /// the links instead).
     mailer: Option<Arc<dyn crate::email::Mailer>>,
+    /// Sends sign-in and second-factor codes; none means only test phone numbers work
+    /// (emulator mode logs the codes instead).
+    pub(crate) sms_sender: Option<Arc<dyn crate::sms::SmsSender>>,
+    pub(crate) sms_limits: verification::SmsLimits,
     /// Identity providers' discovery documents and keys.
     pub(crate) oidc: crate::idp::OidcCache,
     /// Emails a caller may trigger, per recipient and per client address (production).
@@ -211,6 +218,8 @@ impl Auth {
             settings_cache: sessions::SettingsCache::default(),
             hooks: None,
             mailer: None,
+            sms_sender: None,
+            sms_limits: Default::default(),
             oidc: Default::default(),
             email_limits: oob::EmailLimits::default(),
             metrics: crate::metrics::Metrics::default(),
@@ -227,6 +236,12 @@ impl Auth {
     /// How out-of-band emails are delivered.
     pub fn with_mailer(mut self, mailer: Arc<dyn crate::email::Mailer>) -> Self {
         self.mailer = Some(mailer);
+        self
+    }
+
+    /// How sign-in and second-factor codes are texted.
+    pub fn with_sms_sender(mut self, sender: Arc<dyn crate::sms::SmsSender>) -> Self {
+        self.sms_sender = Some(sender);
         self
     }
 

@@ -479,7 +479,7 @@ impl Auth {
             .store()
             .oob_code(&sha256(code.as_bytes()))
             .await?
-            .filter(|c| &c.scope == scope)
+            .filter(|c| &c.scope == scope && oob_kind::is_email(&c.action.request_type))
             .ok_or_else(invalid_code)?;
         // A code made in emulator mode (stored in the clear, never expiring) is worth
         // nothing should the same data be served in production.
@@ -736,6 +736,25 @@ impl Auth {
             if existing.disabled {
                 return Err(Error::code("USER_DISABLED"));
             }
+            // A second factor is due first: the link is used up, beforeSignIn runs after
+            // the second factor.
+            if let Some(challenge) = self
+                .mfa_challenge(ctx, &existing, "password", "emailLink")
+                .await?
+            {
+                self.redeem(&scope, &found, AccountWrite::None, None, &[])
+                    .await?;
+                let mut body = json!({
+                    "kind": "identitytoolkit#EmailLinkSigninResponse",
+                    "email": existing.email,
+                    "localId": existing.local_id,
+                    "isNewUser": false,
+                });
+                if let Value::Object(m) = &mut body {
+                    m.extend(challenge);
+                }
+                return Ok(body);
+            }
             let now = self.clock().now_ms();
             let mut seen = mailbox_owner(existing, now);
             let hooks = self.before_sign_in(ctx, &mut seen, "emailLink").await?;
@@ -907,6 +926,7 @@ impl Auth {
         let codes = self.store().oob_codes(scope).await?;
         let listed: Vec<Value> = codes
             .into_iter()
+            .filter(|c| oob_kind::is_email(&c.action.request_type))
             .filter_map(|c| {
                 let a = c.action;
                 Some(object(json!({

@@ -53,11 +53,4 @@ impl Auth {
         self.store().wipe_project(project).await?;
         Ok(json!({}))
     }
-
-    /// SMS codes: none are issued yet (phone sign-in comes with its own issue), so the
-    /// list is empty.
-    pub fn emulator_codes(&self, list: &str) -> Result<Value> {
-        self.emulator_only()?;
-        Ok(json!({ list: [] }))
-    }
 }

@@ -257,3 +257,85 @@ pub struct SignInWithIdpRequest {
     pub pending_token: Option<String>,
     pub tenant_id: Option<String>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SendVerificationCodeRequest {
+    pub phone_number: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SignInWithPhoneNumberRequest {
+    pub session_info: Option<String>,
+    pub code: Option<String>,
+    pub temporary_proof: Option<String>,
+    pub phone_number: Option<String>,
+    pub id_token: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+/// `phoneEnrollmentInfo` / `phoneSignInInfo` (reCAPTCHA fields are accepted and ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PhoneInfo {
+    pub phone_number: Option<String>,
+}
+
+/// `phoneVerificationInfo` / `totpVerificationInfo`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VerificationInfo {
+    pub session_info: Option<String>,
+    pub code: Option<String>,
+    pub verification_code: Option<String>,
+    pub phone_number: Option<String>,
+    pub android_verification_proof: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MfaEnrollmentStartRequest {
+    pub id_token: Option<String>,
+    pub phone_enrollment_info: Option<PhoneInfo>,
+    pub totp_enrollment_info: Option<Value>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MfaEnrollmentFinalizeRequest {
+    pub id_token: Option<String>,
+    pub phone_verification_info: Option<VerificationInfo>,
+    pub totp_verification_info: Option<VerificationInfo>,
+    pub display_name: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MfaWithdrawRequest {
+    pub id_token: Option<String>,
+    pub mfa_enrollment_id: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MfaSignInStartRequest {
+    pub mfa_pending_credential: Option<String>,
+    pub mfa_enrollment_id: Option<String>,
+    pub phone_sign_in_info: Option<PhoneInfo>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MfaSignInFinalizeRequest {
+    pub mfa_pending_credential: Option<String>,
+    pub mfa_enrollment_id: Option<String>,
+    pub phone_verification_info: Option<VerificationInfo>,
+    pub totp_verification_info: Option<VerificationInfo>,
+    pub tenant_id: Option<String>,
+}

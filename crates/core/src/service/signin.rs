@@ -53,6 +53,23 @@ impl Auth {
         if !ok || acc.password_hash.is_none() {
             return Err(wrong("INVALID_PASSWORD"));
         }
+        // A second factor is due first; beforeSignIn runs after it.
+        if let Some(challenge) = self
+            .mfa_challenge(ctx, &acc, "password", "password")
+            .await?
+        {
+            let mut body = json!({
+                "kind": "identitytoolkit#VerifyPasswordResponse",
+                "registered": true,
+                "localId": acc.local_id,
+                "email": acc.email,
+                "displayName": acc.display_name.clone().unwrap_or_default(),
+            });
+            if let Value::Object(m) = &mut body {
+                m.extend(challenge);
+            }
+            return Ok(body);
+        }
         let mut hooked = acc.clone();
         let hooks = self.before_sign_in(ctx, &mut hooked, "password").await?;
         // Without a function nothing ran in between: the account just read is current.

@@ -237,6 +237,16 @@ impl Auth {
             check_password(p)?;
         }
         let now = self.clock().now_ms();
+        let enrollments: Vec<Map<String, Value>> = req
+            .mfa_info
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| match v {
+                Value::Object(m) => m,
+                // Not an enrollment: refused as one without a phone.
+                _ => Map::new(),
+            })
+            .collect();
         let mut acc = Account {
             local_id,
             email,
@@ -248,7 +258,7 @@ impl Auth {
             created_at: now,
             valid_since: Some(now.div_euclid(1000)),
             tenant_id: ctx.tenant.clone(),
-            mfa_info: req.mfa_info.unwrap_or_default(),
+            mfa_info: super::mfa::admin_enrollments(&enrollments, &[], now, false)?,
             ..Default::default()
         };
         if let Some(p) = &req.password {

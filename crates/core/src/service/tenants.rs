@@ -141,7 +141,11 @@ impl Auth {
     }
 
     /// A stored tenant's settings; `None` if the project has no such tenant.
-    async fn tenant(&self, project: &str, id: &str) -> Result<Option<Map<String, Value>>> {
+    pub(crate) async fn tenant(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<Map<String, Value>>> {
         Ok(self
             .tenants(project)
             .await?

@@ -157,6 +157,14 @@ impl Auth {
         if let Some(t) = &scope.tenant {
             firebase.insert("tenant".into(), t.clone().into());
         }
+        // The session's second factor, kept with its extra claims.
+        if let Some(Value::Object(f)) = session.extra_claims.get(super::mfa::SECOND_FACTOR_KEY) {
+            for k in ["sign_in_second_factor", "second_factor_identifier"] {
+                if let Some(v) = f.get(k) {
+                    firebase.insert(k.into(), v.clone());
+                }
+            }
+        }
         c.insert("firebase".into(), Value::Object(firebase));
         // The sign-in session (OpenID's session-id claim), so a back end can tell devices
         // apart and a revoked session's tokens can be refused.

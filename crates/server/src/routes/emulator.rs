@@ -39,7 +39,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/projects/{project}/tenants/{tenant}/verificationCodes",
-            get(verification_codes),
+            get(tenant_verification_codes),
         )
 }
 
@@ -147,6 +147,25 @@ async fn tenant_oob_codes(
     reply(state.auth.emulator_oob_codes(&scope).await)
 }
 
-async fn verification_codes(State(state): State<AppState>) -> Response {
-    reply(state.auth.emulator_codes("verificationCodes"))
+async fn verification_codes(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+) -> Response {
+    reply(
+        state
+            .auth
+            .emulator_verification_codes(&Scope::project(project))
+            .await,
+    )
+}
+
+async fn tenant_verification_codes(
+    State(state): State<AppState>,
+    ApiPath((project, tenant)): ApiPath<(String, String)>,
+) -> Response {
+    let scope = Scope {
+        project,
+        tenant: Some(tenant),
+    };
+    reply(state.auth.emulator_verification_codes(&scope).await)
 }

@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 
 mod email_actions;
 mod idp;
+mod mfa;
 mod password_policy;
+mod phone;
 mod tenants;
 
 const PROJECT: &str = "demo-test";
@@ -52,6 +54,16 @@ async fn boot_mailing(
     adjust: impl FnOnce(&mut AuthConfig),
     mailer: Option<Arc<dyn firekeeper_core::email::Mailer>>,
 ) -> Server {
+    boot_full(mode, max_body_bytes, adjust, mailer, None).await
+}
+
+async fn boot_full(
+    mode: Mode,
+    max_body_bytes: usize,
+    adjust: impl FnOnce(&mut AuthConfig),
+    mailer: Option<Arc<dyn firekeeper_core::email::Mailer>>,
+    sms: Option<Arc<dyn firekeeper_core::sms::SmsSender>>,
+) -> Server {
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let mut cfg = AuthConfig::new(mode, PROJECT);
@@ -68,6 +80,9 @@ async fn boot_mailing(
         .with_hook_client(Arc::new(firekeeper_server::HttpHookClient::new().unwrap()));
     if let Some(m) = mailer {
         auth = auth.with_mailer(m);
+    }
+    if let Some(t) = sms {
+        auth = auth.with_sms_sender(t);
     }
     let auth = Arc::new(auth);
     let now = clock.now_ms();
@@ -2454,7 +2469,7 @@ async fn blocking_functions_are_called_and_obeyed() {
         .raw(
             s.http
                 .patch(&v2)
-                .query(&[("updateMask", "signIn.email")])
+                .query(&[("updateMask", "quota.signUpQuotaConfig")])
                 .bearer_auth(&s.admin)
                 .json(&json!({})),
         )
