@@ -3,6 +3,10 @@
 //   configured through the v2 oauthIdpConfigs API; the JS client signs in with
 //   `signInWithCredential(OAuthProvider('oidc.…').credential({idToken, rawNonce}))`; a forged
 //   token and a wrong nonce are refused;
+// - default mode: GitHub and Twitter configured through defaultSupportedIdpConfigs with a
+//   stand-in for their APIs (GitHub's token check with the app's credentials, Twitter's
+//   OAuth 1.0a header); the JS client signs in with `GithubAuthProvider.credential(token)`
+//   and `TwitterAuthProvider.credential(token, secret)`; another app's token is refused;
 // - emulator mode: firebase-admin creates, reads, updates, lists and deletes OIDC and SAML
 //   provider configurations.
 import assert from 'node:assert/strict';
@@ -11,8 +15,10 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import {
   getAdditionalUserInfo,
+  GithubAuthProvider,
   OAuthProvider,
   signInWithCredential,
+  TwitterAuthProvider,
 } from 'firebase/auth';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { clientAuth, emulatorAdmin, expectAuthError, MODES, PROJECT, uniqueEmail } from './helpers.mjs';
@@ -122,6 +128,100 @@ describe('an OpenID Connect provider through the JS client (default mode)', {
         signInWithCredential(ctx.auth, oidc.credential({ idToken, rawNonce: 'another-nonce' })),
         ['auth/invalid-credential'],
         'a token with another nonce',
+      );
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+// Stand-ins for GitHub's and Twitter's APIs. Both answer any token's profile, as the real
+// APIs do; only GitHub's token check (with the app's id and secret) and Twitter's signed
+// header tell this app's tokens from others'.
+async function startApis(goodToken, clientId, clientSecret, login) {
+  const basic = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      const send = (status, value) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(value));
+      };
+      const auth = req.headers.authorization || '';
+      if (req.method === 'POST' && req.url === `/applications/${clientId}/token`) {
+        const ok = auth === basic && JSON.parse(body || '{}').access_token === goodToken;
+        return ok ? send(200, { user: { id: 777, login } }) : send(404, { message: 'Not Found' });
+      }
+      if (req.url === '/user') return send(200, { id: 777, login, name: 'Octo Cat', avatar_url: null });
+      if (req.url === '/user/emails') {
+        return send(200, [{ email: `${login}@example.com`, primary: true, verified: true }]);
+      }
+      if (req.url.startsWith('/1.1/account/verify_credentials.json')) {
+        const ok = auth.startsWith('OAuth ') && auth.includes(`oauth_token="${goodToken}"`)
+          && auth.includes(`oauth_consumer_key="${clientId}"`) && auth.includes('oauth_signature="');
+        return ok
+          ? send(200, { id_str: `tw-${login}`, name: 'Tweety', screen_name: login })
+          : send(401, { errors: [{ code: 89 }] });
+      }
+      return send(404, {});
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
+describe('named providers through the JS client (default mode)', {
+  skip: prod.skip || (!adminToken && 'FK_PROD_ADMIN_TOKEN is not set (run interop/run.sh)'),
+}, () => {
+  const good = `gho_${randomBytes(8).toString('hex')}`;
+  const login = `octo${randomBytes(3).toString('hex')}`;
+  let apis;
+
+  before(async () => {
+    apis = await startApis(good, CLIENT_ID, 'interop-secret', login);
+    for (const idpId of ['github.com', 'twitter.com']) {
+      const res = await fetch(
+        `${prod.url}/identitytoolkit.googleapis.com/v2/projects/${PROJECT}/defaultSupportedIdpConfigs?idpId=${idpId}`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            enabled: true,
+            clientId: CLIENT_ID,
+            clientSecret: 'interop-secret',
+            endpoints: { apiUri: apis.url },
+          }),
+        },
+      );
+      assert.equal(res.status, 200, await res.text());
+    }
+  });
+
+  after(() => apis?.server.close());
+
+  it('signs in with GitHub and Twitter tokens issued to this app only', async () => {
+    const ctx = clientAuth(prod.url, prod.apiKey);
+    try {
+      const cred = await signInWithCredential(ctx.auth, GithubAuthProvider.credential(good));
+      assert.equal(cred.user.email, `${login}@example.com`);
+      assert.equal(cred.user.emailVerified, true);
+      assert.deepEqual(cred.user.providerData.map((p) => [p.providerId, p.uid]), [['github.com', '777']]);
+      assert.equal((await cred.user.getIdTokenResult()).signInProvider, 'github.com');
+      await expectAuthError(
+        signInWithCredential(ctx.auth, GithubAuthProvider.credential('gho_of_another_app')),
+        ['auth/invalid-credential'],
+        "another app's GitHub token",
+      );
+      const tw = await signInWithCredential(ctx.auth, TwitterAuthProvider.credential(good, 'tw-secret'));
+      assert.equal(tw.user.providerData[0].providerId, 'twitter.com');
+      assert.equal(tw.user.displayName, 'Tweety');
+      await expectAuthError(
+        signInWithCredential(ctx.auth, TwitterAuthProvider.credential('another', 'tw-secret')),
+        ['auth/invalid-credential'],
+        "another app's Twitter token",
       );
     } finally {
       await ctx.close();

@@ -223,6 +223,15 @@ pub trait HookClient: Send + Sync + std::fmt::Debug {
         form: &[(&str, &str)],
         deadline: Duration,
     ) -> std::result::Result<Value, String>;
+    /// A JSON call with headers of the caller's (an identity provider's API): GET without a
+    /// body, POST with `body` as JSON. 2xx only.
+    async fn call_json(
+        &self,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+        deadline: Duration,
+    ) -> std::result::Result<Value, String>;
 }
 
 /// The changes a function asked for (only the keys of its `updateMask`).

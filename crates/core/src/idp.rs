@@ -39,6 +39,8 @@ pub struct IdpProfile {
     pub access_token: Option<String>,
     pub refresh_token: Option<String>,
     pub expires_in: Option<i64>,
+    /// OAuth 1.0a (Twitter): the token's secret.
+    pub token_secret: Option<String>,
 }
 
 impl IdpProfile {

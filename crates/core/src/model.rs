@@ -25,7 +25,7 @@ impl Scope {
 }
 
 /// A linked federated identity (`providerUserInfo` entries that are not derived).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ProviderUserInfo {
     pub provider_id: String,
@@ -85,7 +85,12 @@ pub struct Account {
     pub initial_email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Entries that do not read as enrollments (written as given by older versions) are
+    /// dropped rather than making the account unreadable.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient_enrollments"
+    )]
     pub mfa_info: Vec<MfaEnrollment>,
     /// The stored row's version when read: writes succeed only if it is unchanged.
     #[serde(skip)]
@@ -115,6 +120,16 @@ impl Account {
             })
             .unwrap_or_default()
     }
+}
+
+fn lenient_enrollments<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<MfaEnrollment>, D::Error> {
+    let raw = Option::<Vec<Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(raw
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect())
 }
 
 /// An enrolled second factor (`mfaInfo[]`): a phone that receives codes, or a TOTP
@@ -360,4 +375,12 @@ pub struct OobAction {
     pub provider: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sign_in_method: Option<String>,
+    /// `MFA_PENDING`: a digest of the account's credentials at the first factor; a
+    /// password change, an email change or a revocation since voids the credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_stamp: Option<String>,
+    /// `MFA_PENDING`: an identity to link once the second factor passes (an IdP sign-in
+    /// that found the account by its verified email).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_identity: Option<ProviderUserInfo>,
 }

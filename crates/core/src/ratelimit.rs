@@ -34,6 +34,15 @@ impl RateLimiter {
             .is_some_and(|times| times.iter().filter(|t| **t > since).count() >= self.max)
     }
 
+    /// Takes back the last event counted for `key` (an attempt that turned out fine).
+    pub fn undo(&self, key: &str) {
+        if let Ok(mut hits) = self.hits.lock() {
+            if let Some(times) = hits.get_mut(key) {
+                times.pop_back();
+            }
+        }
+    }
+
     /// Counts an event for `key` at `now_ms`; false (and not counted) when the key is at
     /// its limit.
     pub fn allow(&self, key: &str, now_ms: i64) -> bool {
@@ -71,5 +80,7 @@ mod tests {
         assert!(!l.allow("a", 1005));
         assert!(l.exhausted("a", 1005));
         assert!(!l.exhausted("b", 1005));
+        l.undo("a");
+        assert!(l.allow("a", 1006));
     }
 }

@@ -79,6 +79,24 @@ impl HookClient for HttpHookClient {
             .form(form);
         json_answer(req, deadline).await
     }
+
+    async fn call_json(
+        &self,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+        deadline: Duration,
+    ) -> Result<Value, String> {
+        let mut req = match body {
+            Some(b) => self.http.post(uri).json(b),
+            None => self.http.get(uri),
+        }
+        .header(ACCEPT, "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        json_answer(req, deadline).await
+    }
 }
 
 /// A JSON document from a 2xx answer, read up to [`MAX_REPLY_BYTES`].

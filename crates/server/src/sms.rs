@@ -21,8 +21,8 @@ pub struct SmsConfig {
     pub webhook_token: Option<String>,
     /// A program and its arguments, run per message with `FIREKEEPER_SMS_TO`,
     /// `FIREKEEPER_SMS_TEXT`, `FIREKEEPER_SMS_CODE`, `FIREKEEPER_SMS_TYPE`,
-    /// `FIREKEEPER_SMS_PROJECT`, `FIREKEEPER_SMS_TENANT` and `FIREKEEPER_SMS_LANGUAGE` set;
-    /// exit status 0 is success.
+    /// `FIREKEEPER_SMS_PROJECT`, `FIREKEEPER_SMS_TENANT` and `FIREKEEPER_SMS_LANGUAGE` set
+    /// (and `PATH`; nothing else of the server's environment); exit status 0 is success.
     pub command: Option<Vec<PathBuf>>,
     /// Seconds before a send gives up (default 10).
     pub timeout_secs: Option<u64>,
@@ -124,6 +124,11 @@ impl SmsSender for GatewaySmsSender {
             }
             Gateway::Command(argv) => {
                 let mut cmd = tokio::process::Command::new(&argv[0]);
+                // Only what the message needs: the server's environment holds its secrets.
+                cmd.env_clear();
+                if let Some(path) = std::env::var_os("PATH") {
+                    cmd.env("PATH", path);
+                }
                 cmd.args(&argv[1..])
                     .env("FIREKEEPER_SMS_TO", &sms.to)
                     .env("FIREKEEPER_SMS_TEXT", &sms.text)

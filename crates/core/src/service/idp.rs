@@ -12,7 +12,8 @@
 use serde_json::{json, Map, Value};
 
 use super::blocking::apply;
-use super::{object, Auth, Ctx, Mode, SignInWithIdpRequest};
+use super::idp_named::{access_token_profile, Check, Client};
+use super::{object, Auth, Ctx, Mode, ProviderKind, SignInWithIdpRequest};
 use crate::error::{Error, Result};
 use crate::idp::{check_id_token, IdpProfile, IDP_DEADLINE};
 use crate::model::{event_kind, Account, ProviderUserInfo};
@@ -156,14 +157,19 @@ impl Auth {
                 "Identity providers are not configured for tenants on this server.",
             ));
         }
-        if !provider_id.starts_with("oidc.") {
-            return Err(Error::detail(
-                "OPERATION_NOT_ALLOWED",
-                format!("The identity provider configuration is not found: {provider_id}"),
-            ));
-        }
+        let named = super::idp_named::named(&provider_id);
+        let kind = match named {
+            Some(_) => ProviderKind::Default,
+            None if provider_id.starts_with("oidc.") => ProviderKind::Oidc,
+            None => {
+                return Err(Error::detail(
+                    "OPERATION_NOT_ALLOWED",
+                    format!("The identity provider configuration is not found: {provider_id}"),
+                ))
+            }
+        };
         let config = self
-            .oidc_provider(&ctx.access.project, &provider_id)
+            .enabled_provider(&ctx.access.project, kind, &provider_id)
             .await?
             .ok_or_else(|| {
                 Error::detail(
@@ -172,7 +178,14 @@ impl Auth {
                 )
             })?;
         let cfg = |k: &str| config.get(k).and_then(Value::as_str).unwrap_or_default();
-        let (issuer, client_id) = (cfg("issuer"), cfg("clientId"));
+        // A stand-in's endpoints (Firekeeper's `endpoints`), else the provider's own.
+        let endpoint = |k: &str| {
+            config
+                .get("endpoints")
+                .and_then(|e| e.get(k))
+                .and_then(Value::as_str)
+        };
+        let client_id = cfg("clientId");
         let http = self
             .hook_client()
             .ok_or_else(|| Error::internal("no HTTP client"))?;
@@ -181,15 +194,48 @@ impl Auth {
             tracing::info!(provider = %provider_id, reason = %why, "identity provider credential refused");
             idp_refused()
         };
+        if let Some(n) = named.filter(|n| n.check != Check::IdToken) {
+            let token = text("access_token").ok_or_else(|| fail(&"no access_token"))?;
+            let client = Client {
+                id: client_id,
+                secret: cfg("clientSecret"),
+                api: endpoint("apiUri").unwrap_or(n.api),
+            };
+            let mut p = access_token_profile(
+                http,
+                n,
+                &client,
+                token,
+                text("oauth_token_secret"),
+                now_ms.div_euclid(1000),
+            )
+            .await
+            .map_err(|e| fail(&e))?;
+            p.expires_in = text("expires_in").and_then(|s| s.parse().ok());
+            return Ok(p);
+        }
+        let issuer = match named {
+            Some(n) => endpoint("issuer").or(n.issuer).ok_or_else(|| {
+                Error::detail(
+                    "OPERATION_NOT_ALLOWED",
+                    format!(
+                        "{provider_id} needs endpoints.issuer: the issuer of the app's directory"
+                    ),
+                )
+            })?,
+            None => cfg("issuer"),
+        };
         let mut tokens = Map::new();
         let id_token = if let Some(t) = text("id_token") {
             t.to_owned()
         } else if let Some(code) = text("code") {
-            let code_flow = config
-                .get("responseType")
-                .and_then(|r| r.get("code"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            // Named providers always have a client secret to trade codes with.
+            let code_flow = named.is_some()
+                || config
+                    .get("responseType")
+                    .and_then(|r| r.get("code"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
             if !code_flow {
                 return Err(fail(&"the code flow is not enabled for this provider"));
             }
@@ -198,9 +244,8 @@ impl Auth {
                 .discover(http, issuer, None, now_ms)
                 .await
                 .map_err(|e| fail(&e))?;
-            let endpoint = found
-                .token_endpoint
-                .as_deref()
+            let endpoint = endpoint("tokenUri")
+                .or(found.token_endpoint.as_deref())
                 .ok_or_else(|| fail(&"no token endpoint"))?;
             let redirect = request_uri.split(['?', '#']).next().unwrap_or(request_uri);
             let answer = http
@@ -226,8 +271,22 @@ impl Auth {
         } else {
             return Err(fail(&"neither id_token nor code"));
         };
+        // The issuer as the token spells it, when that is one of the provider's spellings
+        // (Google's bare host); the keys come from the canonical one.
+        let token_issuer = firekeeper_tokens::jws::decode(&id_token)
+            .ok()
+            .and_then(|d| {
+                d.payload
+                    .get("iss")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+        let accepted = match (named, token_issuer.as_deref()) {
+            (Some(n), Some(t)) if n.alt_issuers.contains(&t) => t,
+            _ => issuer,
+        };
         // Cheap checks first: a made-up token costs the provider no request.
-        crate::idp::precheck(&id_token, issuer, client_id, now_ms.div_euclid(1000))
+        crate::idp::precheck(&id_token, accepted, client_id, now_ms.div_euclid(1000))
             .map_err(|e| fail(&e))?;
         let kid = firekeeper_tokens::jws::decode_header(&id_token)
             .ok()
@@ -240,7 +299,7 @@ impl Auth {
         let claims = check_id_token(
             &id_token,
             &found.keys,
-            issuer,
+            accepted,
             client_id,
             text("nonce"),
             now_ms.div_euclid(1000),
@@ -263,28 +322,46 @@ impl Auth {
             .blocking_functions(project)
             .await?
             .forward_inbound_credentials;
+        // What this kind of provider passes at all (the seeds' table).
+        let passes = super::idp_named::passes_of(&p.provider_id);
         let mut out = Map::new();
         out.insert(
             "raw_user_info".into(),
             Value::Object(p.claims.clone()).to_string().into(),
         );
-        out.insert("sign_in_attributes".into(), Value::Object(p.claims.clone()));
-        if forward.id_token {
-            if let Some(t) = &p.id_token {
-                out.insert("oauth_id_token".into(), t.clone().into());
-            }
+        if passes.sign_in_attributes {
+            out.insert("sign_in_attributes".into(), Value::Object(p.claims.clone()));
         }
-        if forward.access_token {
-            if let Some(t) = &p.access_token {
-                out.insert("oauth_access_token".into(), t.clone().into());
-            }
-            if let Some(e) = p.expires_in {
-                out.insert("oauth_expires_in".into(), e.into());
-            }
-        }
-        if forward.refresh_token {
-            if let Some(t) = &p.refresh_token {
-                out.insert("oauth_refresh_token".into(), t.clone().into());
+        let text = |v: &Option<String>| v.clone().map(Value::from);
+        for (wanted, key, value) in [
+            (
+                forward.id_token && passes.id_token,
+                "oauth_id_token",
+                text(&p.id_token),
+            ),
+            (
+                forward.access_token && passes.access_token,
+                "oauth_access_token",
+                text(&p.access_token),
+            ),
+            (
+                forward.access_token && passes.expires_in,
+                "oauth_expires_in",
+                p.expires_in.map(Value::from),
+            ),
+            (
+                forward.access_token && passes.token_secret,
+                "oauth_token_secret",
+                text(&p.token_secret),
+            ),
+            (
+                forward.refresh_token && passes.refresh_token,
+                "oauth_refresh_token",
+                text(&p.refresh_token),
+            ),
+        ] {
+            if let (true, Some(v)) = (wanted, value) {
+                out.insert(key.into(), v);
             }
         }
         Ok(out)
@@ -452,11 +529,15 @@ impl Auth {
                 if seen.disabled {
                     return Err(Error::code("USER_DISABLED"));
                 }
-                // A sign-in (not a link) to an account with second factors waits for one;
-                // the profile is refreshed at a later sign-in.
+                // A sign-in (not a link) to an account with second factors waits for one.
+                // An identity met through the account's verified email is linked once the
+                // second factor passes; the profile is refreshed at a later sign-in.
                 if arrival != Arrival::Linking {
-                    if let Some(challenge) =
-                        self.mfa_challenge(ctx, &seen, &method, &method).await?
+                    let link_later =
+                        (arrival == Arrival::ByVerifiedEmail).then(|| provider_entry(profile));
+                    if let Some(challenge) = self
+                        .mfa_challenge(ctx, &seen, &method, &method, link_later.as_ref())
+                        .await?
                     {
                         let mut body = object(json!({
                             "kind": "identitytoolkit#VerifyAssertionResponse",

@@ -19,6 +19,8 @@ pub enum ProviderKind {
     Oidc,
     /// `inboundSamlConfigs`: SAML providers, ids `saml.*`.
     Saml,
+    /// `defaultSupportedIdpConfigs`: the named providers (`google.com`, `github.com`, …).
+    Default,
 }
 
 impl ProviderKind {
@@ -27,6 +29,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Oidc => "oauthIdpConfigs",
             ProviderKind::Saml => "inboundSamlConfigs",
+            ProviderKind::Default => "defaultSupportedIdpConfigs",
         }
     }
 
@@ -35,6 +38,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Oidc => "oauthIdpConfigId",
             ProviderKind::Saml => "inboundSamlConfigId",
+            ProviderKind::Default => "idpId",
         }
     }
 
@@ -42,6 +46,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Oidc => "oidc.",
             ProviderKind::Saml => "saml.",
+            ProviderKind::Default => "",
         }
     }
 
@@ -57,6 +62,15 @@ impl ProviderKind {
                 "responseType",
             ],
             ProviderKind::Saml => &["displayName", "enabled", "idpConfig", "spConfig"],
+            // `endpoints` (Firekeeper's): where a stand-in for the provider answers, for
+            // tests and private deployments (`issuer`, `tokenUri`, `apiUri`).
+            ProviderKind::Default => &[
+                "enabled",
+                "clientId",
+                "clientSecret",
+                "appleSignInConfig",
+                "endpoints",
+            ],
         }
     }
 }
@@ -69,6 +83,18 @@ fn invalid(detail: impl Into<String>) -> Error {
 fn check_id(kind: ProviderKind, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(Error::code("MISSING_PROVIDER_ID"));
+    }
+    if kind == ProviderKind::Default {
+        if super::idp_named::named(id).is_none() {
+            return Err(Error::detail(
+                "INVALID_PROVIDER_ID",
+                format!(
+                    "Supported providers: {}.",
+                    super::idp_named::NAMED_IDS.join(", ")
+                ),
+            ));
+        }
+        return Ok(());
     }
     let rest = id.strip_prefix(kind.prefix()).unwrap_or_default();
     // Lower case only: sign-in requests name providers case-insensitively.
@@ -94,6 +120,12 @@ fn check_config(kind: ProviderKind, c: &Map<String, Value>) -> Result<()> {
     for (k, v) in c {
         let ok = match k.as_str() {
             "displayName" | "clientId" | "issuer" | "clientSecret" => v.is_string(),
+            "endpoints" => v.as_object().is_some_and(|m| {
+                m.iter().all(|(k, u)| {
+                    ["issuer", "tokenUri", "apiUri"].contains(&k.as_str())
+                        && u.as_str().is_some_and(crate::idp::is_trusted_url)
+                })
+            }),
             "enabled" => v.is_boolean(),
             _ => v.is_object(),
         };
@@ -120,6 +152,14 @@ fn check_config(kind: ProviderKind, c: &Map<String, Value>) -> Result<()> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             if code_flow && text("clientSecret").is_empty() {
+                return Err(Error::code("MISSING_OAUTH_CLIENT_SECRET"));
+            }
+        }
+        ProviderKind::Default => {
+            if text("clientId").is_empty() {
+                return Err(Error::code("MISSING_OAUTH_CLIENT_ID"));
+            }
+            if text("clientSecret").is_empty() {
                 return Err(Error::code("MISSING_OAUTH_CLIENT_SECRET"));
             }
         }
@@ -209,13 +249,14 @@ impl Auth {
         Value::Object(out)
     }
 
-    /// One enabled OIDC configuration, for sign-in: `None` when unknown or disabled.
-    pub(crate) async fn oidc_provider(
+    /// One enabled configuration, for sign-in: `None` when unknown or disabled.
+    pub(crate) async fn enabled_provider(
         &self,
         project: &str,
+        kind: ProviderKind,
         id: &str,
     ) -> Result<Option<Map<String, Value>>> {
-        let configs = self.provider_configs(project, ProviderKind::Oidc).await?;
+        let configs = self.provider_configs(project, kind).await?;
         Ok(configs
             .get(id)
             .and_then(Value::as_object)

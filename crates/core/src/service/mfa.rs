@@ -98,6 +98,13 @@ pub(crate) fn obfuscate_phone(phone: &str) -> String {
         .collect()
 }
 
+/// A digest of what a pending credential must find unchanged: the password, the email and
+/// the revocation time.
+fn credential_stamp(acc: &Account) -> String {
+    let seen = json!([acc.password_hash, acc.email, acc.valid_since]).to_string();
+    hex(&crate::secrets::sha256(seen.as_bytes()))
+}
+
 fn second_factor(factor: &str, enrollment_id: &str) -> Value {
     json!({
         "sign_in_second_factor": factor,
@@ -219,6 +226,7 @@ impl Auth {
         acc: &Account,
         provider: &str,
         method: &str,
+        link: Option<&crate::model::ProviderUserInfo>,
     ) -> Result<Option<Map<String, Value>>> {
         if acc.mfa_info.is_empty() {
             return Ok(None);
@@ -231,6 +239,8 @@ impl Auth {
             local_id: Some(acc.local_id.clone()),
             provider: Some(provider.to_owned()),
             sign_in_method: Some(method.to_owned()),
+            credential_stamp: Some(credential_stamp(acc)),
+            link_identity: link.cloned(),
             ..Default::default()
         };
         let pending = self.start_verification(ctx, action).await?;
@@ -277,6 +287,37 @@ impl Auth {
     fn open_totp_secret(&self, sealed: &str) -> Result<Vec<u8>> {
         let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(Error::internal)?;
         self.master().open_for(&bytes, TOTP_AAD)
+    }
+
+    /// The time step of a TOTP code, checked against a sealed secret within the configured
+    /// window and after `after` (a code is good once). Every try counts against `tries`
+    /// before the comparison, so a burst of guesses gets no more than its share; a right
+    /// one is given back.
+    async fn check_totp(
+        &self,
+        scope: &Scope,
+        tries: &str,
+        sealed: &str,
+        code: &str,
+        after: Option<i64>,
+    ) -> Result<i64> {
+        let now = self.clock().now_ms();
+        let limit = &self.sms_limits.wrong_codes;
+        if !limit.allow(tries, now) {
+            return Err(Error::code("TOO_MANY_ATTEMPTS_TRY_LATER"));
+        }
+        let settings = self.mfa_settings(scope).await?;
+        let key = self.open_totp_secret(sealed)?;
+        let step = totp::matching_step(
+            &key,
+            code.trim(),
+            totp::step_at(now.div_euclid(1000)),
+            settings.adjacent_intervals,
+            after,
+        )
+        .ok_or(Error::code("INVALID_CODE"))?;
+        limit.undo(tries);
+        Ok(step)
     }
 
     /// Who may enroll: a first factor that can carry a second, and a verified email.
@@ -424,19 +465,17 @@ impl Auth {
         };
         match (totp_wanted, &session.action.totp_secret) {
             (true, Some(sealed)) => {
-                let settings = self.mfa_settings(&ctx.scope()).await?;
-                let key = self.open_totp_secret(sealed)?;
-                let step = totp::matching_step(
-                    &key,
-                    code.trim(),
-                    totp::step_at(now.div_euclid(1000)),
-                    settings.adjacent_intervals,
-                    None,
-                );
-                let Some(step) = step else {
-                    self.wrong_code(&session).await;
-                    return Err(Error::code("INVALID_CODE"));
-                };
+                let tries = hex(&session.code_hash);
+                let step = self
+                    .check_totp(&ctx.scope(), &tries, sealed, &code, None)
+                    .await
+                    .map_err(|e| {
+                        if e == Error::code("TOO_MANY_ATTEMPTS_TRY_LATER") {
+                            Error::code("INVALID_SESSION_INFO")
+                        } else {
+                            e
+                        }
+                    })?;
                 enrollment.totp_info = Some(Map::new());
                 enrollment.totp_secret = Some(sealed.clone());
                 enrollment.totp_last_step = Some(step);
@@ -565,6 +604,9 @@ impl Auth {
         let pending = self.pending_credential(ctx, &secret).await?;
         let uid = pending.action.local_id.clone().unwrap_or_default();
         let acc = self.require_account(&ctx.scope(), &uid).await?;
+        if acc.disabled {
+            return Err(Error::code("USER_DISABLED"));
+        }
         let enrollment = acc
             .mfa_info
             .iter()
@@ -607,9 +649,12 @@ impl Auth {
         if seen.disabled {
             return Err(Error::code("USER_DISABLED"));
         }
-        let now = self.clock().now_ms();
-        let throttle_key = format!("totp:{}:{}:{uid}", scope.project, scope.tenant_key());
-        let (factor, enrollment_id, sms, step) = if let Some(info) = req.totp_verification_info {
+        // Credentials changed or sessions revoked since the first factor: start over.
+        let stamp = pending.action.credential_stamp.clone();
+        if stamp.as_deref() != Some(credential_stamp(&seen).as_str()) {
+            return Err(Error::code("INVALID_MFA_PENDING_CREDENTIAL"));
+        }
+        let (factor, enrollment_id, step) = if let Some(info) = req.totp_verification_info {
             let id = present(req.mfa_enrollment_id).ok_or_else(|| {
                 Error::detail(
                     "MISSING_MFA_ENROLLMENT_ID",
@@ -622,25 +667,17 @@ impl Auth {
                 .find(|e| e.mfa_enrollment_id == id && e.totp_info.is_some())
                 .ok_or(Error::code("MFA_ENROLLMENT_NOT_FOUND"))?;
             let code = present(info.verification_code).ok_or(Error::code("MISSING_CODE"))?;
+            // An authenticator enrolled by an admin's list without its secret is no factor.
+            let sealed = enrollment
+                .totp_secret
+                .as_deref()
+                .ok_or(Error::code("MFA_ENROLLMENT_NOT_FOUND"))?;
             // Guessing is limited per account, whatever pending credential it comes with.
-            if self.sms_limits.wrong_codes.exhausted(&throttle_key, now) {
-                return Err(Error::code("TOO_MANY_ATTEMPTS_TRY_LATER"));
-            }
-            let key =
-                self.open_totp_secret(enrollment.totp_secret.as_deref().unwrap_or_default())?;
-            let settings = self.mfa_settings(&scope).await?;
-            let step = totp::matching_step(
-                &key,
-                code.trim(),
-                totp::step_at(now.div_euclid(1000)),
-                settings.adjacent_intervals,
-                enrollment.totp_last_step,
-            );
-            let Some(step) = step else {
-                self.sms_limits.wrong_codes.allow(&throttle_key, now);
-                return Err(Error::code("INVALID_CODE"));
-            };
-            ("totp", id, None, Some(step))
+            let tries = format!("totp:{}:{}:{uid}", scope.project, scope.tenant_key());
+            let step = self
+                .check_totp(&scope, &tries, sealed, &code, enrollment.totp_last_step)
+                .await?;
+            ("totp", id, Some(step))
         } else if let Some(info) = req.phone_verification_info {
             let session_secret =
                 present(info.session_info).ok_or(Error::code("MISSING_SESSION_INFO"))?;
@@ -658,8 +695,12 @@ impl Auth {
                 return Err(Error::code("INVALID_SESSION_INFO"));
             }
             self.check_sms_code(&sms, &code).await?;
+            // One sign-in per texted code, even for requests racing with it.
+            if !self.claim_verification(&scope, &sms.code_hash).await? {
+                return Err(Error::code("INVALID_SESSION_INFO"));
+            }
             let id = sms.action.mfa_enrollment_id.clone().unwrap_or_default();
-            ("phone", id, Some(sms), None)
+            ("phone", id, None)
         } else {
             return Err(Error::detail(
                 "INVALID_ARGUMENT",
@@ -689,14 +730,19 @@ impl Auth {
                 if fresh.disabled {
                     return Err(Error::code("USER_DISABLED"));
                 }
-                // Credentials changed or sessions revoked since the first factor: start over.
-                if fresh.password_hash != seen.password_hash
-                    || fresh.valid_since != seen.valid_since
-                    || fresh.email != seen.email
-                {
+                if stamp.as_deref() != Some(credential_stamp(&fresh).as_str()) {
                     return Err(invalid());
                 }
                 let mut next = fresh.clone();
+                if let Some(p) = &pending.action.link_identity {
+                    if !next
+                        .providers
+                        .iter()
+                        .any(|e| e.provider_id == p.provider_id)
+                    {
+                        next.providers.push(p.clone());
+                    }
+                }
                 let Some(enrollment) = next
                     .mfa_info
                     .iter_mut()
@@ -745,9 +791,6 @@ impl Auth {
                 Ok((next, tokens))
             })
             .await?;
-        if let Some(sms) = sms {
-            self.end_verification(&scope, &sms.code_hash).await;
-        }
         self.enforce_session_cap(ctx, &acc.local_id).await;
         let mut body = object(json!({ "localId": acc.local_id }));
         tokens.put_into(&mut body);

@@ -10,6 +10,7 @@ mod custom_token;
 mod database;
 mod idp;
 mod idp_configs;
+mod idp_named;
 mod mfa;
 mod oob;
 mod password_policy;

@@ -736,14 +736,21 @@ impl Auth {
             if existing.disabled {
                 return Err(Error::code("USER_DISABLED"));
             }
-            // A second factor is due first: the link is used up, beforeSignIn runs after
-            // the second factor.
+            // A second factor is due first: the link is used up and the mailbox proven (the
+            // account's email verified), beforeSignIn runs after the second factor.
+            let owned = mailbox_owner(existing.clone(), self.clock().now_ms());
             if let Some(challenge) = self
-                .mfa_challenge(ctx, &existing, "password", "emailLink")
+                .mfa_challenge(ctx, &owned, "password", "emailLink", None)
                 .await?
             {
-                self.redeem(&scope, &found, AccountWrite::None, None, &[])
-                    .await?;
+                let revoked = owned.valid_since != existing.valid_since;
+                let events = self.update_events(ctx, &existing, &owned, revoked, None);
+                let write = if owned == existing {
+                    AccountWrite::None
+                } else {
+                    AccountWrite::Update(&owned)
+                };
+                self.redeem(&scope, &found, write, None, &events).await?;
                 let mut body = json!({
                     "kind": "identitytoolkit#EmailLinkSigninResponse",
                     "email": existing.email,

@@ -13,6 +13,7 @@ use crate::store::AccountWrite;
 
 /// How long a `temporaryProof` is good for, as the wire says it.
 const PROOF_LIFETIME: &str = "3600";
+const PROOF_LIFETIME_MS: i64 = 3_600_000;
 
 fn phone_first_factor_refused() -> Error {
     Error::detail(
@@ -29,6 +30,7 @@ impl Auth {
         ctx: &Ctx,
         req: SendVerificationCodeRequest,
     ) -> Result<Value> {
+        self.check_phone_enabled(ctx).await?;
         let phone = req
             .phone_number
             .as_deref()
@@ -57,6 +59,7 @@ impl Auth {
         ctx: &Ctx,
         req: SignInWithPhoneNumberRequest,
     ) -> Result<Value> {
+        self.check_phone_enabled(ctx).await?;
         let scope = ctx.scope();
         let (proven, by_proof) = match present(req.temporary_proof.clone()) {
             Some(proof) => {
@@ -211,6 +214,28 @@ impl Auth {
         Ok(body)
     }
 
+    /// Phone numbers sign in only where switched on: a production project's
+    /// `signIn.phoneNumber.enabled` (as Firebase's console switch). Tenants and emulator
+    /// mode take them as they come.
+    async fn check_phone_enabled(&self, ctx: &Ctx) -> Result<()> {
+        if self.config().mode != super::Mode::Production || ctx.tenant.is_some() {
+            return Ok(());
+        }
+        let settings = self.project_settings(&ctx.access.project).await?;
+        let on = settings
+            .pointer("/signIn/phoneNumber/enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if on {
+            Ok(())
+        } else {
+            Err(Error::detail(
+                "OPERATION_NOT_ALLOWED",
+                "Phone sign-in is not enabled for this project (signIn.phoneNumber.enabled).",
+            ))
+        }
+    }
+
     /// Uses up a code or proof; a second use finds it gone.
     async fn claim(&self, row: &OobCode) -> Result<()> {
         let used = self
@@ -235,7 +260,9 @@ impl Auth {
             phone_number: Some(phone.to_owned()),
             ..Default::default()
         };
-        let proof = self.start_verification(ctx, action).await?;
+        let proof = self
+            .start_verification_for(ctx, action, PROOF_LIFETIME_MS)
+            .await?;
         Ok(json!({
             "temporaryProof": proof,
             "phoneNumber": phone,

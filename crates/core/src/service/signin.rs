@@ -55,7 +55,7 @@ impl Auth {
         }
         // A second factor is due first; beforeSignIn runs after it.
         if let Some(challenge) = self
-            .mfa_challenge(ctx, &acc, "password", "password")
+            .mfa_challenge(ctx, &acc, "password", "password", None)
             .await?
         {
             let mut body = json!({

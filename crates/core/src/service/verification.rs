@@ -66,10 +66,17 @@ impl Auth {
     /// Stores a new session for `action` and returns its secret. Emulator mode keeps the
     /// secret in the clear (its listing shows it) and never expires it, as the reference
     /// emulator.
-    pub(crate) async fn start_verification(
+    pub(crate) async fn start_verification(&self, ctx: &Ctx, action: OobAction) -> Result<String> {
+        self.start_verification_for(ctx, action, SESSION_LIFETIME_MS)
+            .await
+    }
+
+    /// [`Auth::start_verification`] with a lifetime of its own (production).
+    pub(crate) async fn start_verification_for(
         &self,
         ctx: &Ctx,
         mut action: OobAction,
+        lifetime_ms: i64,
     ) -> Result<String> {
         let secret = new_secret()?;
         let now = self.clock().now_ms();
@@ -84,7 +91,7 @@ impl Auth {
             expires_at: if emulator {
                 i64::MAX
             } else {
-                now + SESSION_LIFETIME_MS
+                now + lifetime_ms
             },
             action,
         };
@@ -117,9 +124,18 @@ impl Auth {
         Ok(found)
     }
 
-    /// Checks the code a user typed against the one texted. A wrong code counts against
-    /// the session; once it has had its share, the session is deleted.
+    /// Checks the code a user typed against the one texted. Every try counts against the
+    /// session before the comparison (so a burst of guesses gets no more than its share),
+    /// a right one is given back; a session out of tries is deleted.
     pub(crate) async fn check_sms_code(&self, session: &OobCode, typed: &str) -> Result<()> {
+        let key = crate::secrets::hex(&session.code_hash);
+        let now = self.clock().now_ms();
+        let tries = &self.sms_limits.wrong_codes;
+        if !tries.allow(&key, now) {
+            self.end_verification(&session.scope, &session.code_hash)
+                .await;
+            return Err(Error::code("INVALID_SESSION_INFO"));
+        }
         let expected = session.action.sms_code.as_deref().unwrap_or_default();
         let good = !expected.is_empty()
             && aws_lc_rs::constant_time::verify_slices_are_equal(
@@ -128,26 +144,30 @@ impl Auth {
             )
             .is_ok();
         if good {
+            tries.undo(&key);
             return Ok(());
         }
-        self.wrong_code(session).await;
-        Err(Error::code("INVALID_CODE"))
-    }
-
-    /// Counts a wrong code against a session; ends the session at the limit.
-    pub(crate) async fn wrong_code(&self, session: &OobCode) {
-        let key = crate::secrets::hex(&session.code_hash);
-        let now = self.clock().now_ms();
-        let limits = &self.sms_limits.wrong_codes;
-        if !limits.allow(&key, now) || limits.exhausted(&key, now) {
+        if tries.exhausted(&key, now) {
             self.end_verification(&session.scope, &session.code_hash)
                 .await;
         }
+        Err(Error::code("INVALID_CODE"))
     }
 
     /// Deletes a session that is no longer needed (best effort: it expires anyway).
     pub(crate) async fn end_verification(&self, scope: &Scope, session_hash: &[u8]) {
-        if let Err(e) = self
+        if let Err(e) = self.claim_verification(scope, session_hash).await {
+            tracing::warn!(error = %e, "deleting a verification session failed");
+        }
+    }
+
+    /// Uses a session up: true for the one caller that deleted it.
+    pub(crate) async fn claim_verification(
+        &self,
+        scope: &Scope,
+        session_hash: &[u8],
+    ) -> Result<bool> {
+        Ok(self
             .store()
             .redeem_oob_code(
                 session_hash,
@@ -156,10 +176,7 @@ impl Auth {
                 None,
                 &[],
             )
-            .await
-        {
-            tracing::warn!(error = %e, "deleting a verification session failed");
-        }
+            .await?)
     }
 
     /// The fixed code of a test phone number (the project's
@@ -204,22 +221,32 @@ impl Auth {
             Some(c) => c.clone(),
             None => new_sms_code()?,
         };
-        if fixed.is_none() && production {
-            if self.sms_sender.is_none() {
+        if production {
+            if fixed.is_none() && self.sms_sender.is_none() {
                 return Err(Error::detail(
                     "OPERATION_NOT_ALLOWED",
                     "SMS delivery is not configured on this server ([sms] in \
                      firekeeper.toml); only test phone numbers work.",
                 ));
             }
+            // Per project, tenant and purpose, so texts one caller asks for cannot use up
+            // another purpose's (a second factor's sign-in codes). Test numbers count too:
+            // their code is fixed, so sessions must not be free to guess with.
             let now = self.clock().now_ms();
+            let number_key = format!(
+                "{}/{}/{sms_kind}/{phone}",
+                scope.project,
+                scope.tenant_key()
+            );
             let client = ctx.ip.as_deref().unwrap_or("unknown");
-            if !self.sms_limits.per_number.allow(phone, now)
-                || !self.sms_limits.per_client.allow(client, now)
+            if !self.sms_limits.per_number.allow(&number_key, now)
+                || (fixed.is_none() && !self.sms_limits.per_client.allow(client, now))
             {
                 return Err(Error::code("TOO_MANY_ATTEMPTS_TRY_LATER"));
             }
-            self.before_send_sms(ctx, phone, sms_kind).await?;
+            if fixed.is_none() {
+                self.before_send_sms(ctx, phone, sms_kind).await?;
+            }
         }
         action.phone_number = Some(phone.to_owned());
         action.sms_code = Some(code.clone());

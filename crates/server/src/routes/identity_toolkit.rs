@@ -263,6 +263,7 @@ async fn v2_config(state: &AppState, inc: Incoming, target: Target) -> Result<Va
     let kind = match collection {
         "oauthIdpConfigs" => Some(ProviderKind::Oidc),
         "inboundSamlConfigs" => Some(ProviderKind::Saml),
+        "defaultSupportedIdpConfigs" => Some(ProviderKind::Default),
         "config" if id.is_none() && target.tenant.is_none() => None,
         _ => return Err(not_yet()),
     };

@@ -10,19 +10,19 @@ use serde_json::{json, Value};
 
 use super::{boot, claims, hook_server, message, Server, IT, PROJECT};
 
-const CLIENT_ID: &str = "firekeeper-client";
-const CLIENT_SECRET: &str = "provider-secret";
+pub(super) const CLIENT_ID: &str = "firekeeper-client";
+pub(super) const CLIENT_SECRET: &str = "provider-secret";
 const V2: &str = "/identitytoolkit.googleapis.com/v2";
 
 /// A small OpenID provider: discovery, JWKS and a token endpoint that trades the code
 /// `good-code` for tokens. Forms posted to the token endpoint are recorded.
-struct Provider {
-    issuer: String,
+pub(super) struct Provider {
+    pub(super) issuer: String,
     key: Arc<SigningKey>,
     forms: Arc<Mutex<Vec<Value>>>,
 }
 
-async fn provider(now_s: i64) -> Provider {
+pub(super) async fn provider(now_s: i64) -> Provider {
     use axum::routing::{get, post};
     let key = Arc::new(SigningKey::generate().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -95,7 +95,7 @@ fn sign(key: &SigningKey, claims: Value) -> String {
 }
 
 impl Provider {
-    fn id_token(&self, sub: &str, extra: Value) -> String {
+    pub(super) fn id_token(&self, sub: &str, extra: Value) -> String {
         let now = 1_700_000_000i64;
         let mut c = json!({"iss": self.issuer, "aud": CLIENT_ID, "sub": sub, "iat": now,
             "exp": now + 600, "name": format!("User {sub}")});
@@ -107,7 +107,7 @@ impl Provider {
 }
 
 impl Server {
-    async fn idp(&self, post_body: &str) -> (u16, Value) {
+    pub(super) async fn idp(&self, post_body: &str) -> (u16, Value) {
         self.post(
             &format!("{IT}/accounts:signInWithIdp"),
             json!({"requestUri": "http://localhost/callback", "postBody": post_body,

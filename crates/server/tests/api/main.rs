@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 mod email_actions;
 mod idp;
 mod mfa;
+mod named_idp;
 mod password_policy;
 mod phone;
 mod tenants;

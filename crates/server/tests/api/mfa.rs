@@ -376,6 +376,61 @@ async fn second_factors_gate_every_first_factor_and_admin_lists_are_checked() {
         )
         .await;
     assert_eq!((st, message(&b)), (400, "INVALID_MFA_PENDING_CREDENTIAL"));
+
+    // A texted code (the emulator lists it) completes the sign-in, unless the account's
+    // sessions were revoked since the first factor.
+    let sms_round = || async {
+        let (_, first) = s.password_sign_in("gate@example.com").await;
+        let pending = first["mfaPendingCredential"].clone();
+        let (st, b) = s
+            .v2(
+                "mfaSignIn:start",
+                json!({"mfaPendingCredential": pending,
+                "mfaEnrollmentId": "enr1", "phoneSignInInfo": {}}),
+            )
+            .await;
+        assert_eq!(st, 200, "{b}");
+        let session = b["phoneResponseInfo"]["sessionInfo"].clone();
+        let (_, listed) = s
+            .raw(s.http.get(format!(
+                "{}/emulator/v1/projects/{PROJECT}/verificationCodes",
+                s.base
+            )))
+            .await;
+        let code = listed["verificationCodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["sessionInfo"] == session)
+            .unwrap()["code"]
+            .clone();
+        (pending, session, code)
+    };
+    let (pending, session, code) = sms_round().await;
+    let (st, _) = update(json!({"localId": uid, "validSince": "2000000000"})).await;
+    assert_eq!(st, 200);
+    let (_, b) = s
+        .v2(
+            "mfaSignIn:finalize",
+            json!({"mfaPendingCredential": pending,
+            "phoneVerificationInfo": {"sessionInfo": session, "code": code}}),
+        )
+        .await;
+    assert_eq!(message(&b), "INVALID_MFA_PENDING_CREDENTIAL");
+    let (pending, session, code) = sms_round().await;
+    let (st, done) = s
+        .v2(
+            "mfaSignIn:finalize",
+            json!({"mfaPendingCredential": pending,
+            "phoneVerificationInfo": {"sessionInfo": session, "code": code}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{done}");
+    assert_eq!(
+        second_factor(done["idToken"].as_str().unwrap()),
+        (json!("phone"), json!("enr1"))
+    );
+
     // Admin-created users' enrollments are checked and get ids.
     let (st, b) = s
         .admin_post(

@@ -43,10 +43,31 @@ async fn texting_server() -> (Server, Arc<Phone>) {
         Some(phone.clone() as Arc<dyn SmsSender>),
     )
     .await;
+    // Switched off until the project says otherwise.
+    let (_, b) = s.send_sms("+16505550100").await;
+    assert!(
+        message(&b).starts_with("OPERATION_NOT_ALLOWED : Phone sign-in is not enabled"),
+        "{b}"
+    );
+    s.phone_settings(json!({"enabled": true})).await;
     (s, phone)
 }
 
 impl Server {
+    /// `signIn.phoneNumber` of the v2 config.
+    async fn phone_settings(&self, value: Value) {
+        let (st, b) = self
+            .raw(
+                self.http
+                    .patch(format!("{}{V2}/projects/{PROJECT}/config", self.base))
+                    .query(&[("updateMask", "signIn.phoneNumber")])
+                    .bearer_auth(&self.admin)
+                    .json(&json!({"signIn": {"phoneNumber": value}})),
+            )
+            .await;
+        assert_eq!(st, 200, "{b}");
+    }
+
     async fn send_sms(&self, phone: &str) -> (u16, Value) {
         self.post(
             &format!("{IT}/accounts:sendVerificationCode"),
@@ -151,6 +172,8 @@ async fn phone_sign_in_with_texted_codes() {
     assert_eq!(st, 200, "{proof}");
     assert!(proof.get("idToken").is_none());
     assert_eq!(proof["temporaryProofExpiresIn"], "3600");
+    // A proof lasts an hour, not a code's ten minutes.
+    s.clock.advance_secs(660);
     let (_, b) = s
         .phone_sign_in(json!({"temporaryProof": proof["temporaryProof"],
             "phoneNumber": "+16505553434", "idToken": other["idToken"]}))
@@ -197,26 +220,25 @@ async fn phone_sign_in_with_texted_codes() {
 async fn test_numbers_senders_and_before_send_sms() {
     // Without a sender, production texts nobody, but test numbers work.
     let s = boot(Mode::Production).await;
+    s.phone_settings(json!({"enabled": true})).await;
     let (st, b) = s.send_sms("+16505550100").await;
     assert_eq!(st, 400);
     assert!(message(&b).starts_with("OPERATION_NOT_ALLOWED : SMS delivery is not configured"));
-    let (st, b) = s
-        .raw(
-            s.http
-                .patch(format!("{}{V2}/projects/{PROJECT}/config", s.base))
-                .query(&[("updateMask", "signIn.phoneNumber")])
-                .bearer_auth(&s.admin)
-                .json(&json!({"signIn": {"phoneNumber": {"enabled": true,
-                    "testPhoneNumbers": {"+1 650-555-0100": "654321"}}}})),
-        )
+    s.phone_settings(json!({"enabled": true, "testPhoneNumbers": {"+1 650-555-0100": "654321"}}))
         .await;
-    assert_eq!(st, 200, "{b}");
     let (st, b) = s.send_sms("+16505550100").await;
     assert_eq!(st, 200, "{b}");
     let (st, b) = s
         .phone_sign_in(json!({"sessionInfo": b["sessionInfo"], "code": "654321"}))
         .await;
     assert_eq!(st, 200, "{b}");
+    // A fixed code is no free guess: sessions for a test number are limited too.
+    let mut limited = false;
+    for _ in 0..5 {
+        let (st, _) = s.send_sms("+16505550100").await;
+        limited |= st != 200;
+    }
+    assert!(limited, "the sixth session in ten minutes is refused");
 
     // beforeSendSms sees the number and the kind; refusing it sends nothing.
     let (s, phone) = texting_server().await;
