@@ -111,7 +111,8 @@ fi
   --data-dir "$EMU_DIR" --project "$FK_PROJECT" --emulator >"$EMU_LOG" 2>&1 &
 EMU_PID=$!
 # The default-mode server also runs the database's revocation bridge.
-FIREKEEPER_RTDB_REVOCATION_PATH='metadata/$uid/revokeTime' \
+# The federated tests point GitHub and Twitter at stand-ins of their APIs.
+FIREKEEPER_RTDB_REVOCATION_PATH='metadata/$uid/revokeTime' FIREKEEPER_IDP_ENDPOINT_OVERRIDES=1 \
   "$FK_BIN" serve --listen "127.0.0.1:$PROD_PORT" --rtdb-listen "127.0.0.1:$PROD_DB_PORT" \
   --data-dir "$PROD_DIR" --project "$FK_PROJECT" >"$PROD_LOG" 2>&1 &
 PROD_PID=$!

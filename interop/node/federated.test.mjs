@@ -207,7 +207,7 @@ describe('named providers through the JS client (default mode)', {
     try {
       const cred = await signInWithCredential(ctx.auth, GithubAuthProvider.credential(good));
       assert.equal(cred.user.email, `${login}@example.com`);
-      assert.equal(cred.user.emailVerified, true);
+      assert.equal(cred.user.emailVerified, false, 'GitHub is not trusted with addresses');
       assert.deepEqual(cred.user.providerData.map((p) => [p.providerId, p.uid]), [['github.com', '777']]);
       assert.equal((await cred.user.getIdTokenResult()).signInProvider, 'github.com');
       await expectAuthError(

@@ -41,6 +41,7 @@ pub struct FileConfig {
     pub smtp: Option<SmtpConfig>,
     pub email: Option<EmailActions>,
     pub sms: Option<SmsConfig>,
+    pub idp_endpoint_overrides: Option<bool>,
 }
 
 /// The settings in force.
@@ -79,6 +80,8 @@ pub struct Settings {
     /// The gateway sign-in and second-factor codes are texted through; `None`: only test
     /// phone numbers work (emulator mode logs the codes).
     pub sms: Option<SmsConfig>,
+    /// Named providers' configurations may point at stand-in endpoints.
+    pub idp_endpoint_overrides: bool,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "firekeeper.toml";
@@ -114,6 +117,7 @@ const ENV_KEYS: &[&str] = &[
     "SMTP_PASSWORD",
     "SMTP_FROM",
     "SMTP_CA_FILE",
+    "IDP_ENDPOINT_OVERRIDES",
     "SMS_WEBHOOK",
     "SMS_WEBHOOK_TOKEN",
     "CONFIG",
@@ -212,6 +216,9 @@ impl FileConfig {
                 "SMTP_PASSWORD" => self.smtp().password = Some(value.clone()),
                 "SMTP_FROM" => self.smtp().from = value.clone(),
                 "SMTP_CA_FILE" => self.smtp().ca_file = Some(PathBuf::from(value)),
+                "IDP_ENDPOINT_OVERRIDES" => {
+                    self.idp_endpoint_overrides = Some(parse_bool(name, value)?)
+                }
                 "SMS_WEBHOOK" => {
                     self.sms.get_or_insert_with(SmsConfig::default).webhook =
                         Some(value.clone()).filter(|v| !v.is_empty())
@@ -265,9 +272,8 @@ impl FileConfig {
             blocking_policy: self.blocking_policy.unwrap_or_default(),
             smtp: self.smtp.filter(|m| !m.host.is_empty()),
             email_actions: self.email.unwrap_or_default(),
-            sms: self
-                .sms
-                .filter(|s| s.webhook.is_some() || s.command.is_some()),
+            sms: self.sms.filter(SmsConfig::is_set),
+            idp_endpoint_overrides: self.idp_endpoint_overrides.unwrap_or(false),
         };
         let mut s = s;
         // Links in emails open the server's own action page unless another is named, and

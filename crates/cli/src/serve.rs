@@ -79,6 +79,7 @@ pub fn auth_config(settings: &Settings) -> AuthConfig {
     cfg.cookie_issuer_prefix = settings.cookie_issuer_prefix.clone();
     cfg.sessions = settings.sessions.clone();
     cfg.email_actions = settings.email_actions.clone();
+    cfg.idp_endpoint_overrides = settings.idp_endpoint_overrides;
     cfg
 }
 

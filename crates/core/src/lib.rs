@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod password;
 pub mod ratelimit;
+pub mod saml;
 pub mod secrets;
 pub mod service;
 pub mod sms;

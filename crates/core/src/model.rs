@@ -302,6 +302,8 @@ pub mod oob_kind {
     /// Proof that the caller received a code for a number another account has
     /// (`temporaryProof`).
     pub const PHONE_PROOF: &str = "PHONE_PROOF";
+    /// A SAML assertion that signed someone in, kept until it expires so it signs in once.
+    pub const SAML_ASSERTION: &str = "SAML_ASSERTION";
 
     /// The kinds sent by email (the emulator's `oobCodes` listing).
     pub fn is_email(kind: &str) -> bool {

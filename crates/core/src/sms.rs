@@ -32,6 +32,10 @@ pub struct OutgoingSms {
 /// clients.
 #[async_trait]
 pub trait SmsSender: Send + Sync {
+    /// Whether texts of `project` have a way out (gateways may be set per project).
+    fn serves(&self, _project: &str) -> bool {
+        true
+    }
     async fn send(&self, sms: &OutgoingSms) -> Result<(), String>;
 }
 

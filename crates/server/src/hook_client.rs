@@ -102,10 +102,11 @@ impl HookClient for HttpHookClient {
 /// A JSON document from a 2xx answer, read up to [`MAX_REPLY_BYTES`].
 async fn json_answer(req: reqwest::RequestBuilder, deadline: Duration) -> Result<Value, String> {
     let call = async {
-        let mut res = req.send().await.map_err(|e| e.to_string())?;
+        // Without the URL: a provider's query may carry a token, and these reasons are logged.
+        let mut res = req.send().await.map_err(|e| e.without_url().to_string())?;
         let status = res.status();
         let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_REPLY_BYTES {
                 return Err("answer too large".to_owned());

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 pub use hook_client::HttpHookClient;
 pub use mailer::{SmtpConfig, SmtpMailer, SmtpSecurity};
-pub use sms::{GatewaySmsSender, SmsConfig};
+pub use sms::{GatewaySmsSender, SmsConfig, SmsGatewayConfig};
 
 /// Shared by every handler.
 #[derive(Clone)]

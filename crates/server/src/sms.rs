@@ -2,6 +2,7 @@
 //! command run once per message. Firekeeper speaks no SMS provider's API itself; a few
 //! lines of glue in either form reach any of them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,10 +11,10 @@ use firekeeper_core::sms::{OutgoingSms, SmsSender};
 use serde::Deserialize;
 use serde_json::json;
 
-/// `[sms]` in `firekeeper.toml`: exactly one of `webhook` and `command`.
+/// One gateway: exactly one of `webhook` and `command`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SmsConfig {
+pub struct SmsGatewayConfig {
     /// An https (or loopback http) URL that receives
     /// `{"to","text","code","type","project","tenant","language"}`; any 2xx is success.
     pub webhook: Option<String>,
@@ -28,7 +29,41 @@ pub struct SmsConfig {
     pub timeout_secs: Option<u64>,
 }
 
-enum Gateway {
+impl SmsGatewayConfig {
+    pub fn is_set(&self) -> bool {
+        self.webhook.is_some() || self.command.is_some()
+    }
+}
+
+/// `[sms]` in `firekeeper.toml`: the gateway of every project, and `[sms.projects.<id>]`
+/// gateways of their own for some.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    pub webhook: Option<String>,
+    pub webhook_token: Option<String>,
+    pub command: Option<Vec<PathBuf>>,
+    pub timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub projects: BTreeMap<String, SmsGatewayConfig>,
+}
+
+impl SmsConfig {
+    fn default_gateway(&self) -> SmsGatewayConfig {
+        SmsGatewayConfig {
+            webhook: self.webhook.clone(),
+            webhook_token: self.webhook_token.clone(),
+            command: self.command.clone(),
+            timeout_secs: self.timeout_secs,
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.default_gateway().is_set() || self.projects.values().any(SmsGatewayConfig::is_set)
+    }
+}
+
+enum Route {
     Webhook {
         http: reqwest::Client,
         url: String,
@@ -37,19 +72,21 @@ enum Gateway {
     Command(Vec<PathBuf>),
 }
 
-pub struct GatewaySmsSender {
-    gateway: Gateway,
+struct Gateway {
+    route: Route,
     timeout: Duration,
+}
+
+pub struct GatewaySmsSender {
+    default: Option<Gateway>,
+    projects: BTreeMap<String, Gateway>,
 }
 
 impl std::fmt::Debug for GatewaySmsSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.gateway {
-            Gateway::Webhook { .. } => "webhook",
-            Gateway::Command(_) => "command",
-        };
         f.debug_struct("GatewaySmsSender")
-            .field("gateway", &kind)
+            .field("default", &self.default.is_some())
+            .field("projects", &self.projects.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -66,14 +103,14 @@ fn is_acceptable_url(url: &str) -> bool {
     }
 }
 
-impl GatewaySmsSender {
-    pub fn new(config: &SmsConfig) -> Result<Self, String> {
+impl Gateway {
+    fn new(config: &SmsGatewayConfig, at: &str) -> Result<Self, String> {
         let timeout = Duration::from_secs(config.timeout_secs.unwrap_or(10).max(1));
-        let gateway = match (&config.webhook, &config.command) {
+        let route = match (&config.webhook, &config.command) {
             (Some(url), None) => {
                 if !is_acceptable_url(url) {
                     return Err(format!(
-                        "sms.webhook {url:?}: must be an https URL (plain http only to this \
+                        "{at}.webhook {url:?}: must be an https URL (plain http only to this \
                          machine)"
                     ));
                 }
@@ -81,27 +118,58 @@ impl GatewaySmsSender {
                     .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("firekeeper/", env!("CARGO_PKG_VERSION")))
                     .build()
-                    .map_err(|e| format!("sms.webhook: {e}"))?;
-                Gateway::Webhook {
+                    .map_err(|e| format!("{at}.webhook: {e}"))?;
+                Route::Webhook {
                     http,
                     url: url.clone(),
                     token: config.webhook_token.clone(),
                 }
             }
-            (None, Some(cmd)) if !cmd.is_empty() => Gateway::Command(cmd.clone()),
-            (None, Some(_)) => return Err("sms.command is empty".into()),
-            (Some(_), Some(_)) => return Err("[sms] takes webhook or command, not both".into()),
-            (None, None) => return Err("[sms] needs webhook or command".into()),
+            (None, Some(cmd)) if !cmd.is_empty() => Route::Command(cmd.clone()),
+            (None, Some(_)) => return Err(format!("{at}.command is empty")),
+            (Some(_), Some(_)) => return Err(format!("[{at}] takes webhook or command, not both")),
+            (None, None) => return Err(format!("[{at}] needs webhook or command")),
         };
-        Ok(Self { gateway, timeout })
+        Ok(Self { route, timeout })
+    }
+}
+
+impl GatewaySmsSender {
+    pub fn new(config: &SmsConfig) -> Result<Self, String> {
+        let default_config = config.default_gateway();
+        let default = if default_config.is_set() || config.projects.is_empty() {
+            Some(Gateway::new(&default_config, "sms")?)
+        } else {
+            None
+        };
+        let mut projects = BTreeMap::new();
+        for (project, c) in &config.projects {
+            projects.insert(
+                project.clone(),
+                Gateway::new(c, &format!("sms.projects.{project}"))?,
+            );
+        }
+        Ok(Self { default, projects })
+    }
+
+    fn gateway(&self, project: &str) -> Option<&Gateway> {
+        self.projects.get(project).or(self.default.as_ref())
     }
 }
 
 #[async_trait]
 impl SmsSender for GatewaySmsSender {
+    fn serves(&self, project: &str) -> bool {
+        self.gateway(project).is_some()
+    }
+
     async fn send(&self, sms: &OutgoingSms) -> Result<(), String> {
-        match &self.gateway {
-            Gateway::Webhook { http, url, token } => {
+        let gateway = self
+            .gateway(&sms.project)
+            .ok_or_else(|| format!("no SMS gateway for project {}", sms.project))?;
+        let timeout = gateway.timeout;
+        match &gateway.route {
+            Route::Webhook { http, url, token } => {
                 let body = json!({
                     "to": sms.to,
                     "text": sms.text,
@@ -111,7 +179,7 @@ impl SmsSender for GatewaySmsSender {
                     "tenant": sms.tenant,
                     "language": sms.language,
                 });
-                let mut req = http.post(url).json(&body).timeout(self.timeout);
+                let mut req = http.post(url).json(&body).timeout(timeout);
                 if let Some(t) = token {
                     req = req.bearer_auth(t);
                 }
@@ -122,7 +190,7 @@ impl SmsSender for GatewaySmsSender {
                     Err(format!("the SMS webhook answered {}", res.status()))
                 }
             }
-            Gateway::Command(argv) => {
+            Route::Command(argv) => {
                 let mut cmd = tokio::process::Command::new(&argv[0]);
                 // Only what the message needs: the server's environment holds its secrets.
                 cmd.env_clear();
@@ -148,7 +216,7 @@ impl SmsSender for GatewaySmsSender {
                         Err(format!("the SMS command exited with {status}"))
                     }
                 };
-                tokio::time::timeout(self.timeout, run)
+                tokio::time::timeout(timeout, run)
                     .await
                     .map_err(|_| "the SMS command timed out".to_owned())?
             }
@@ -172,5 +240,16 @@ mod tests {
         };
         assert!(GatewaySmsSender::new(&both).is_err());
         assert!(GatewaySmsSender::new(&SmsConfig::default()).is_err());
+        // One project's own gateway; the others have none.
+        let mut per_project = SmsConfig::default();
+        per_project.projects.insert(
+            "shop".into(),
+            SmsGatewayConfig {
+                command: Some(vec!["true".into()]),
+                ..Default::default()
+            },
+        );
+        let sender = GatewaySmsSender::new(&per_project).unwrap();
+        assert!(sender.serves("shop") && !sender.serves("blog"));
     }
 }

@@ -77,6 +77,15 @@ fn fake_claims(id_token: &str) -> Result<Map<String, Value>> {
 }
 
 /// The provider entry an IdP sign-in links.
+/// A string at a JSON pointer of a configuration ("" when absent).
+fn config_text(config: &Map<String, Value>, path: &str) -> String {
+    Value::Object(config.clone())
+        .pointer(path)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn provider_entry(p: &IdpProfile) -> ProviderUserInfo {
     ProviderUserInfo {
         provider_id: p.provider_id.clone(),
@@ -134,6 +143,22 @@ impl Auth {
                 )
             })?;
         if self.config().mode == Mode::Emulator {
+            // The emulator's fake SAML: `{assertion:{subject:{nameId}, attributeStatements}}`.
+            if let Some(saml) = text("SAMLResponse") {
+                let fake: Value = serde_json::from_str(saml).map_err(|_| idp_refused())?;
+                let assertion = fake.get("assertion").cloned().unwrap_or_default();
+                let name_id = assertion
+                    .pointer("/subject/nameId")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(idp_refused)?;
+                let mut claims = Map::new();
+                claims.insert("sub".into(), name_id.into());
+                if let Some(a) = assertion.get("attributeStatements") {
+                    claims.insert("attributeStatements".into(), a.clone());
+                }
+                return IdpProfile::from_claims(&provider_id, claims).ok_or_else(idp_refused);
+            }
             let Some(id_token) = text("id_token") else {
                 return Err(Error::NotImplemented(format!(
                     "The Auth Emulator only support sign-in with {provider_id} using id_token, \
@@ -149,18 +174,11 @@ impl Auth {
                 }));
             return Ok(p);
         }
-        // Tenants have no provider configurations of their own yet: the project's must not
-        // sign users into them.
-        if ctx.tenant.is_some() {
-            return Err(Error::detail(
-                "OPERATION_NOT_ALLOWED",
-                "Identity providers are not configured for tenants on this server.",
-            ));
-        }
         let named = super::idp_named::named(&provider_id);
         let kind = match named {
             Some(_) => ProviderKind::Default,
             None if provider_id.starts_with("oidc.") => ProviderKind::Oidc,
+            None if provider_id.starts_with("saml.") => ProviderKind::Saml,
             None => {
                 return Err(Error::detail(
                     "OPERATION_NOT_ALLOWED",
@@ -169,7 +187,8 @@ impl Auth {
             }
         };
         let config = self
-            .enabled_provider(&ctx.access.project, kind, &provider_id)
+            // A tenant's own configurations: the project's sign nobody into a tenant.
+            .enabled_provider(&ctx.scope(), kind, &provider_id)
             .await?
             .ok_or_else(|| {
                 Error::detail(
@@ -177,14 +196,28 @@ impl Auth {
                     format!("The identity provider configuration is not found or disabled: {provider_id}"),
                 )
             })?;
+        if kind == ProviderKind::Saml {
+            let response = text("SAMLResponse").ok_or_else(|| {
+                tracing::info!(provider = %provider_id, "no SAMLResponse");
+                idp_refused()
+            })?;
+            return self
+                .saml_profile(ctx, &provider_id, &config, response)
+                .await;
+        }
         let cfg = |k: &str| config.get(k).and_then(Value::as_str).unwrap_or_default();
         // A stand-in's endpoints (Firekeeper's `endpoints`), else the provider's own.
-        let endpoint = |k: &str| {
-            config
-                .get("endpoints")
-                .and_then(|e| e.get(k))
-                .and_then(Value::as_str)
-        };
+        let overrides = config.get("endpoints").filter(|_| named.is_some());
+        if overrides.is_some() && !self.config().idp_endpoint_overrides {
+            return Err(Error::detail(
+                "OPERATION_NOT_ALLOWED",
+                format!(
+                    "{provider_id} is configured with endpoints, which this server does not \
+                     allow (idp_endpoint_overrides)."
+                ),
+            ));
+        }
+        let endpoint = |k: &str| overrides.and_then(|e| e.get(k)).and_then(Value::as_str);
         let client_id = cfg("clientId");
         let http = self
             .hook_client()
@@ -201,7 +234,7 @@ impl Auth {
                 secret: cfg("clientSecret"),
                 api: endpoint("apiUri").unwrap_or(n.api),
             };
-            let mut p = access_token_profile(
+            let p = access_token_profile(
                 http,
                 n,
                 &client,
@@ -211,7 +244,6 @@ impl Auth {
             )
             .await
             .map_err(|e| fail(&e))?;
-            p.expires_in = text("expires_in").and_then(|s| s.parse().ok());
             return Ok(p);
         }
         let issuer = match named {
@@ -281,8 +313,9 @@ impl Auth {
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             });
+        // Only for the provider's own issuer: a stand-in's keys vouch for nothing else.
         let accepted = match (named, token_issuer.as_deref()) {
-            (Some(n), Some(t)) if n.alt_issuers.contains(&t) => t,
+            (Some(n), Some(t)) if n.issuer == Some(issuer) && n.alt_issuers.contains(&t) => t,
             _ => issuer,
         };
         // Cheap checks first: a made-up token costs the provider no request.
@@ -313,6 +346,69 @@ impl Auth {
         p.refresh_token = token_text("refresh_token");
         p.expires_in = tokens.get("expires_in").and_then(Value::as_i64);
         Ok(p)
+    }
+
+    /// A SAML provider's signed response, checked against its configuration; each
+    /// assertion signs in once (its ID is kept until it expires).
+    async fn saml_profile(
+        &self,
+        ctx: &Ctx,
+        provider_id: &str,
+        config: &Map<String, Value>,
+        response: &str,
+    ) -> Result<IdpProfile> {
+        let fail = |why: &dyn std::fmt::Display| {
+            tracing::info!(provider = %provider_id, reason = %why, "SAML response refused");
+            idp_refused()
+        };
+        let at = |path: &str| config_text(config, path);
+        let certificates: Vec<Vec<u8>> = config
+            .get("idpConfig")
+            .and_then(|c| c.get("idpCertificates"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("x509Certificate").and_then(Value::as_str))
+            .filter_map(crate::saml::certificate_der)
+            .collect();
+        let saml = crate::saml::SamlConfig {
+            idp_entity_id: at("/idpConfig/idpEntityId"),
+            certificates,
+            sp_entity_id: at("/spConfig/spEntityId"),
+            callback_uri: at("/spConfig/callbackUri"),
+        };
+        let now_s = self.clock().now_secs();
+        // A form-encoded body turns an unencoded '+' into a space; base64 has no spaces.
+        let response = response.replace(' ', "+");
+        let checked = crate::saml::check_response(&response, &saml, provider_id, now_s)
+            .map_err(|e| fail(&e))?;
+        let seen = crate::secrets::sha256(
+            format!("saml-assertion\0{provider_id}\0{}", checked.id).as_bytes(),
+        );
+        if self.store().oob_code(&seen).await?.is_some() {
+            return Err(fail(&"the assertion was used before"));
+        }
+        let now_ms = self.clock().now_ms();
+        let row = crate::model::OobCode {
+            code_hash: seen,
+            scope: ctx.scope(),
+            created_at: now_ms,
+            expires_at: checked
+                .not_on_or_after
+                .saturating_add(300)
+                .saturating_mul(1000)
+                .max(now_ms),
+            action: crate::model::OobAction {
+                request_type: crate::model::oob_kind::SAML_ASSERTION.to_owned(),
+                ..Default::default()
+            },
+        };
+        // Two requests racing with one assertion: the second insert fails.
+        self.store()
+            .insert_oob_code(&row)
+            .await
+            .map_err(|e| fail(&e))?;
+        Ok(checked.profile)
     }
 
     /// The claims an IdP sign-in adds to a blocking function's JWT (blocking-functions.md
@@ -388,7 +484,24 @@ impl Auth {
             return Err(Error::code("INVALID_REQUEST_URI"));
         }
         let params = parameters(request_uri, req.post_body.as_deref().unwrap_or_default());
-        let profile = self.idp_profile(ctx, &params, request_uri).await?;
+        // Refused credentials are limited per client: each one may cost calls to the
+        // provider made with the app's credentials, which have quotas of their own.
+        let client = format!(
+            "{}/{}",
+            ctx.access.project,
+            ctx.ip.as_deref().unwrap_or("unknown")
+        );
+        let now = self.clock().now_ms();
+        if self.idp_refusals.exhausted(&client, now) {
+            return Err(Error::code("TOO_MANY_ATTEMPTS_TRY_LATER"));
+        }
+        let profile = match self.idp_profile(ctx, &params, request_uri).await {
+            Err(e) if e == idp_refused() => {
+                self.idp_refusals.allow(&client, now);
+                return Err(e);
+            }
+            other => other?,
+        };
         let extra = self.idp_hook_claims(&ctx.access.project, &profile).await?;
         // Two first sign-ins of one identity race to create it: the loser finds it linked
         // on a second pass and signs that account in.
@@ -628,6 +741,7 @@ impl Auth {
             "rawUserInfo": Value::Object(profile.claims.clone()).to_string(),
             "oauthIdToken": profile.id_token,
             "oauthAccessToken": profile.access_token,
+            "oauthTokenSecret": profile.token_secret,
             "oauthExpireIn": profile.expires_in,
             "isNewUser": is_new,
             "emailRecycled": recycled.then_some(true),

@@ -7,9 +7,20 @@ use serde_json::{json, Map, Value};
 
 use super::{collections, Auth};
 use crate::error::{Error, Result};
+use crate::model::Scope;
 use crate::validate::is_absolute_uri;
 
 const SETTINGS_KEY: &str = "providerConfigs";
+/// Tenants' configurations, by tenant id, each holding the collections.
+const TENANT_KEY: &str = "tenantProviderConfigs";
+
+/// Where a scope's collection of one kind lives in the settings document.
+fn collection_path(scope: &Scope, kind: ProviderKind) -> Vec<&str> {
+    match &scope.tenant {
+        Some(t) => vec![TENANT_KEY, t.as_str(), kind.collection()],
+        None => vec![SETTINGS_KEY, kind.collection()],
+    }
+}
 const MAX_PAGE: usize = 100;
 
 /// The two collections of provider configurations.
@@ -123,7 +134,9 @@ fn check_config(kind: ProviderKind, c: &Map<String, Value>) -> Result<()> {
             "endpoints" => v.as_object().is_some_and(|m| {
                 m.iter().all(|(k, u)| {
                     ["issuer", "tokenUri", "apiUri"].contains(&k.as_str())
-                        && u.as_str().is_some_and(crate::idp::is_trusted_url)
+                        && u.as_str().is_some_and(|u| {
+                            crate::idp::is_trusted_url(u) && !u.contains(['?', '#', '@'])
+                        })
                 })
             }),
             "enabled" => v.is_boolean(),
@@ -213,13 +226,13 @@ fn known_fields(kind: ProviderKind, body: &Value) -> Map<String, Value> {
 }
 
 impl Auth {
-    /// A project's configurations of one kind, by id.
+    /// A project's or tenant's configurations of one kind, by id.
     async fn provider_configs(
         &self,
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
     ) -> Result<Map<String, Value>> {
-        self.settings_map(project, &[SETTINGS_KEY, kind.collection()])
+        self.settings_map(&scope.project, &collection_path(scope, kind))
             .await
     }
 
@@ -227,24 +240,37 @@ impl Auth {
     /// caller).
     async fn put_provider_configs(
         &self,
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
         configs: Map<String, Value>,
     ) -> Result<()> {
-        self.put_settings_map(project, &[SETTINGS_KEY, kind.collection()], configs)
+        self.put_settings_map(&scope.project, &collection_path(scope, kind), configs)
             .await
     }
 
+    /// Forgets a deleted tenant's configurations (the settings writer's lock is held).
+    pub(crate) async fn drop_tenant_providers(&self, project: &str, tenant: &str) -> Result<()> {
+        let mut all = self.settings_map(project, &[TENANT_KEY]).await?;
+        if all.remove(tenant).is_some() {
+            self.put_settings_map(project, &[TENANT_KEY], all).await?;
+        }
+        Ok(())
+    }
+
     fn provider_resource(
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
         id: &str,
         c: &Map<String, Value>,
     ) -> Value {
         let mut out = c.clone();
+        let parent = match &scope.tenant {
+            Some(t) => format!("projects/{}/tenants/{t}", scope.project),
+            None => format!("projects/{}", scope.project),
+        };
         out.insert(
             "name".into(),
-            format!("projects/{project}/{}/{id}", kind.collection()).into(),
+            format!("{parent}/{}/{id}", kind.collection()).into(),
         );
         Value::Object(out)
     }
@@ -252,11 +278,11 @@ impl Auth {
     /// One enabled configuration, for sign-in: `None` when unknown or disabled.
     pub(crate) async fn enabled_provider(
         &self,
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
         id: &str,
     ) -> Result<Option<Map<String, Value>>> {
-        let configs = self.provider_configs(project, kind).await?;
+        let configs = self.provider_configs(scope, kind).await?;
         Ok(configs
             .get(id)
             .and_then(Value::as_object)
@@ -267,7 +293,7 @@ impl Auth {
     /// `POST .../{collection}?{idParameter}=<id>`.
     pub async fn create_provider_config(
         &self,
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
         id: Option<&str>,
         body: &Value,
@@ -277,46 +303,46 @@ impl Auth {
         let config = known_fields(kind, body);
         check_config(kind, &config)?;
         let _writing = self.settings_write.lock().await;
-        let mut configs = self.provider_configs(project, kind).await?;
+        let mut configs = self.provider_configs(scope, kind).await?;
         if configs.contains_key(id) {
             return Err(Error::code("CONFIGURATION_EXISTS"));
         }
         configs.insert(id.to_owned(), Value::Object(config.clone()));
-        self.put_provider_configs(project, kind, configs).await?;
-        Ok(Self::provider_resource(project, kind, id, &config))
+        self.put_provider_configs(scope, kind, configs).await?;
+        Ok(Self::provider_resource(scope, kind, id, &config))
     }
 
     /// `GET .../{collection}/{id}`.
     pub async fn get_provider_config(
         &self,
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
         id: &str,
     ) -> Result<Value> {
         check_id(kind, id)?;
-        let configs = self.provider_configs(project, kind).await?;
+        let configs = self.provider_configs(scope, kind).await?;
         let c = configs
             .get(id)
             .and_then(Value::as_object)
             .ok_or(Error::code("CONFIGURATION_NOT_FOUND"))?;
-        Ok(Self::provider_resource(project, kind, id, c))
+        Ok(Self::provider_resource(scope, kind, id, c))
     }
 
     /// `GET .../{collection}?pageSize=&pageToken=`: in id order; the token is the last id
     /// of the previous page.
     pub async fn list_provider_configs(
         &self,
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
         page_size: Option<&str>,
         page_token: Option<&str>,
     ) -> Result<Value> {
         let size = collections::page_size(page_size, MAX_PAGE, MAX_PAGE)?;
-        let configs = self.provider_configs(project, kind).await?;
+        let configs = self.provider_configs(scope, kind).await?;
         let (entries, next) = collections::page(&configs, size, page_token);
         let items: Vec<Value> = entries
             .into_iter()
-            .map(|(id, c)| Self::provider_resource(project, kind, id, c))
+            .map(|(id, c)| Self::provider_resource(scope, kind, id, c))
             .collect();
         let mut body = json!({ kind.collection(): items });
         if let Some(token) = next {
@@ -330,7 +356,7 @@ impl Auth {
     /// the body has.
     pub async fn update_provider_config(
         &self,
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
         id: &str,
         mask: Option<&str>,
@@ -339,7 +365,7 @@ impl Auth {
         check_id(kind, id)?;
         let given = known_fields(kind, body);
         let _writing = self.settings_write.lock().await;
-        let mut configs = self.provider_configs(project, kind).await?;
+        let mut configs = self.provider_configs(scope, kind).await?;
         let mut config = configs
             .get(id)
             .and_then(Value::as_object)
@@ -348,24 +374,24 @@ impl Auth {
         collections::apply_mask(&mut config, &given, mask, kind.fields(), true)?;
         check_config(kind, &config)?;
         configs.insert(id.to_owned(), Value::Object(config.clone()));
-        self.put_provider_configs(project, kind, configs).await?;
-        Ok(Self::provider_resource(project, kind, id, &config))
+        self.put_provider_configs(scope, kind, configs).await?;
+        Ok(Self::provider_resource(scope, kind, id, &config))
     }
 
     /// `DELETE .../{collection}/{id}`.
     pub async fn delete_provider_config(
         &self,
-        project: &str,
+        scope: &Scope,
         kind: ProviderKind,
         id: &str,
     ) -> Result<Value> {
         check_id(kind, id)?;
         let _writing = self.settings_write.lock().await;
-        let mut configs = self.provider_configs(project, kind).await?;
+        let mut configs = self.provider_configs(scope, kind).await?;
         if configs.remove(id).is_none() {
             return Err(Error::code("CONFIGURATION_NOT_FOUND"));
         }
-        self.put_provider_configs(project, kind, configs).await?;
+        self.put_provider_configs(scope, kind, configs).await?;
         Ok(json!({}))
     }
 }

@@ -5,7 +5,8 @@
 //! Google, Apple, Microsoft and Yahoo sign their users' id_tokens (checked as any OpenID
 //! provider's). Facebook, GitHub, LinkedIn and Twitter hand out access tokens, which are
 //! checked with the provider's API — each time in a way that proves the token was issued to
-//! this app, so a token some other app obtained signs nobody in.
+//! this app, so a token some other app obtained signs nobody in. Their email addresses count
+//! as unverified (Firebase's untrusted providers).
 
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::STANDARD;
@@ -272,31 +273,59 @@ pub(crate) async fn access_token_profile(
     let api = client.api.trim_end_matches('/');
     let bearer = format!("Bearer {access_token}");
     let fail = |e: String| refused(format!("{}: {e}", named.id));
-    let (raw_id, claims, email, email_verified, name, photo) = match named.check {
+    let mut expires_at: Option<i64> = None;
+    let (raw_id, claims, email, name, photo) = match named.check {
         Check::Facebook => {
-            // appsecret_proof: the Graph API answers only if the token is this app's.
+            // The token's own record, read with the app's credentials: valid, and this
+            // app's. Tokens travel in headers, never in URLs that could reach a log.
+            let app = format!("Bearer {}|{}", client.id, client.secret);
+            let query = serde_urlencoded::to_string([("input_token", access_token)])
+                .map_err(|e| fail(e.to_string()))?;
+            let record = http
+                .call_json(
+                    &format!("{api}/debug_token?{query}"),
+                    &[("authorization", &app)],
+                    None,
+                    IDP_DEADLINE,
+                )
+                .await
+                .map_err(fail)?;
+            let data = record.get("data").cloned().unwrap_or_default();
+            if data["is_valid"] != true || text(&data, "app_id").as_deref() != Some(client.id) {
+                return Err(fail("the token is not this app's, or not valid".into()));
+            }
+            expires_at = data
+                .get("expires_at")
+                .and_then(Value::as_i64)
+                .filter(|t| *t > 0);
+            // appsecret_proof: the Graph API answers only for the app's own tokens.
             let key = hmac::Key::new(hmac::HMAC_SHA256, client.secret.as_bytes());
             let proof = hex(hmac::sign(&key, access_token.as_bytes()).as_ref());
             let query = serde_urlencoded::to_string([
                 ("fields", "id,name,email,first_name,last_name,picture"),
-                ("access_token", access_token),
                 ("appsecret_proof", proof.as_str()),
             ])
             .map_err(|e| fail(e.to_string()))?;
             let me = http
-                .call_json(&format!("{api}/me?{query}"), &[], None, IDP_DEADLINE)
+                .call_json(
+                    &format!("{api}/me?{query}"),
+                    &[("authorization", &bearer)],
+                    None,
+                    IDP_DEADLINE,
+                )
                 .await
                 .map_err(fail)?;
+            if text(&me, "id") != text(&data, "user_id") {
+                return Err(fail("the token's user is not the profile's".into()));
+            }
             let photo = me
                 .pointer("/picture/data/url")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            // Facebook does not say whether the address was verified.
             (
                 text(&me, "id"),
                 me.clone(),
                 text(&me, "email"),
-                false,
                 text(&me, "name"),
                 photo,
             )
@@ -325,7 +354,8 @@ pub(crate) async fn access_token_profile(
                 )
                 .await
                 .map_err(fail)?;
-            if text(&checked.get("user").cloned().unwrap_or_default(), "id") != text(&user, "id") {
+            let token_user = text(&checked.get("user").cloned().unwrap_or_default(), "id");
+            if token_user.is_none() || token_user != text(&user, "id") {
                 return Err(fail("the token's user is not the profile's".into()));
             }
             // The primary verified address, when the token may read addresses.
@@ -344,13 +374,10 @@ pub(crate) async fn access_token_profile(
                         .find(|e| e["primary"] == true && e["verified"] == true)
                         .and_then(|e| text(e, "email"))
                 });
-            let (email, verified) = match primary {
-                Some(e) => (Some(e), true),
-                None => (text(&user, "email"), false),
-            };
+            let email = primary.or_else(|| text(&user, "email"));
             let name = text(&user, "name").or_else(|| text(&user, "login"));
             let photo = text(&user, "avatar_url");
-            (text(&user, "id"), user, email, verified, name, photo)
+            (text(&user, "id"), user, email, name, photo)
         }
         Check::LinkedIn => {
             let checked = http
@@ -365,10 +392,8 @@ pub(crate) async fn access_token_profile(
                 )
                 .await
                 .map_err(fail)?;
-            let expired = checked
-                .get("expires_at")
-                .and_then(Value::as_i64)
-                .is_some_and(|at| at <= now_s);
+            expires_at = checked.get("expires_at").and_then(Value::as_i64);
+            let expired = expires_at.is_some_and(|at| at <= now_s);
             if checked["active"] != true
                 || text(&checked, "client_id").as_deref() != Some(client.id)
                 || expired
@@ -384,12 +409,10 @@ pub(crate) async fn access_token_profile(
                 )
                 .await
                 .map_err(fail)?;
-            let verified = me["email_verified"] == true;
             (
                 text(&me, "sub"),
                 me.clone(),
                 text(&me, "email"),
-                verified,
                 text(&me, "name"),
                 text(&me, "picture"),
             )
@@ -419,14 +442,10 @@ pub(crate) async fn access_token_profile(
                 )
                 .await
                 .map_err(fail)?;
-            // Twitter gives out only confirmed addresses.
-            let email = text(&me, "email");
-            let verified = email.is_some();
             (
                 text(&me, "id_str"),
                 me.clone(),
-                email,
-                verified,
+                text(&me, "email"),
                 text(&me, "name"),
                 text(&me, "profile_image_url_https"),
             )
@@ -434,16 +453,21 @@ pub(crate) async fn access_token_profile(
         Check::IdToken => return Err(fail("signs id_tokens".into())),
     };
     let raw_id = raw_id.ok_or_else(|| fail("no user id in the profile".into()))?;
+    let expires_in = expires_at.map(|at| (at - now_s).max(0));
     let claims: Map<String, Value> = claims.as_object().cloned().unwrap_or_default();
     Ok(IdpProfile {
         provider_id: named.id.to_owned(),
         raw_id,
         email: email.map(|e| crate::validate::canonical_email(&e)),
-        email_verified,
+        // These providers' addresses count as unverified here, as in Firebase (untrusted
+        // providers): an address they report never lands on an existing account without
+        // the owner's confirmation.
+        email_verified: false,
         display_name: name,
         photo_url: photo,
         claims,
         access_token: Some(access_token.to_owned()),
+        expires_in,
         token_secret: token_secret.map(str::to_owned),
         ..Default::default()
     })

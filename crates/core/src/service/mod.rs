@@ -80,6 +80,10 @@ pub struct AuthConfig {
     pub database_policy: DatabasePolicy,
     /// Out-of-band codes and the emails that carry them.
     pub email_actions: EmailActions,
+    /// Whether named providers' configurations may point at other endpoints
+    /// (`endpoints`): stand-ins for tests and private deployments. Off, a project admin
+    /// could make the server call any address.
+    pub idp_endpoint_overrides: bool,
 }
 
 impl AuthConfig {
@@ -98,6 +102,7 @@ impl AuthConfig {
             blocking_policy: Default::default(),
             database_policy: Default::default(),
             email_actions: Default::default(),
+            idp_endpoint_overrides: false,
         }
     }
 }
@@ -155,6 +160,8 @@ pub struct Auth {
     /// (emulator mode logs the codes instead).
     pub(crate) sms_sender: Option<Arc<dyn crate::sms::SmsSender>>,
     pub(crate) sms_limits: verification::SmsLimits,
+    /// Refused identity-provider credentials per project and client address.
+    pub(crate) idp_refusals: crate::ratelimit::RateLimiter,
     /// Identity providers' discovery documents and keys.
     pub(crate) oidc: crate::idp::OidcCache,
     /// Emails a caller may trigger, per recipient and per client address (production).
@@ -221,6 +228,7 @@ impl Auth {
             mailer: None,
             sms_sender: None,
             sms_limits: Default::default(),
+            idp_refusals: crate::ratelimit::RateLimiter::new(30, 10 * 60_000),
             oidc: Default::default(),
             email_limits: oob::EmailLimits::default(),
             metrics: crate::metrics::Metrics::default(),

@@ -327,6 +327,7 @@ impl Auth {
         }
         // The tenant goes first, so no sign-up can land in it while its users go.
         self.put_tenants(project, all).await?;
+        self.drop_tenant_providers(project, id).await?;
         let scope = Scope {
             project: project.to_owned(),
             tenant: Some(id.to_owned()),

@@ -222,10 +222,14 @@ impl Auth {
             None => new_sms_code()?,
         };
         if production {
-            if fixed.is_none() && self.sms_sender.is_none() {
+            let served = self
+                .sms_sender
+                .as_ref()
+                .is_some_and(|s| s.serves(&scope.project));
+            if fixed.is_none() && !served {
                 return Err(Error::detail(
                     "OPERATION_NOT_ALLOWED",
-                    "SMS delivery is not configured on this server ([sms] in \
+                    "SMS delivery is not configured for this project ([sms] in \
                      firekeeper.toml); only test phone numbers work.",
                 ));
             }

@@ -160,11 +160,12 @@ fn accepts(op: Op) -> Accepts {
     }
 }
 
-/// `v2/projects/{p}/oauthIdpConfigs[/{id}]` and `.../inboundSamlConfigs[/{id}]`.
+/// `v2/projects/{p}[/tenants/{t}]/oauthIdpConfigs[/{id}]`, `.../inboundSamlConfigs[/{id}]`
+/// and `.../defaultSupportedIdpConfigs[/{id}]`.
 async fn provider_configs(
     auth: &firekeeper_core::Auth,
     inc: &Incoming,
-    project: &str,
+    scope: &firekeeper_core::Scope,
     kind: ProviderKind,
     id: Option<&str>,
 ) -> Result<Value, Error> {
@@ -172,20 +173,20 @@ async fn provider_configs(
     match (&inc.method, id) {
         (&Method::POST, None) => {
             let body = Value::Object(inc.json_body(false)?);
-            auth.create_provider_config(project, kind, query(kind.id_parameter()), &body)
+            auth.create_provider_config(scope, kind, query(kind.id_parameter()), &body)
                 .await
         }
         (&Method::GET, None) => {
-            auth.list_provider_configs(project, kind, query("pageSize"), query("pageToken"))
+            auth.list_provider_configs(scope, kind, query("pageSize"), query("pageToken"))
                 .await
         }
-        (&Method::GET, Some(id)) => auth.get_provider_config(project, kind, id).await,
+        (&Method::GET, Some(id)) => auth.get_provider_config(scope, kind, id).await,
         (&Method::PATCH, Some(id)) => {
             let body = Value::Object(inc.json_body(false)?);
-            auth.update_provider_config(project, kind, id, query("updateMask"), &body)
+            auth.update_provider_config(scope, kind, id, query("updateMask"), &body)
                 .await
         }
-        (&Method::DELETE, Some(id)) => auth.delete_provider_config(project, kind, id).await,
+        (&Method::DELETE, Some(id)) => auth.delete_provider_config(scope, kind, id).await,
         _ => Err(Error::NotFound),
     }
 }
@@ -273,20 +274,18 @@ async fn v2_config(state: &AppState, inc: Incoming, target: Target) -> Result<Va
         let access = auth
             .authorize(inc.credentials(), Some(project), Accepts::AdminOnly)
             .await?;
-        if auth
+        let tenant = auth
             .resolve_tenant(
                 &access.project,
                 target.tenant.as_deref(),
                 &serde_json::Map::new(),
             )
-            .await?
-            .is_some()
-        {
-            return Err(Error::NotImplemented(
-                "Provider configurations of tenants are not implemented yet.".into(),
-            ));
-        }
-        return provider_configs(auth, &inc, &access.project, kind, id).await;
+            .await?;
+        let scope = firekeeper_core::Scope {
+            project: access.project,
+            tenant,
+        };
+        return provider_configs(auth, &inc, &scope, kind, id).await;
     }
     inc.require_some_credential(Accepts::AdminOnly)?;
     let auth = &state.auth;

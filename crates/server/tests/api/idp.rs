@@ -616,3 +616,91 @@ async fn linking_rules_hold_under_races_and_replays() {
     assert_eq!(b["federatedId"], "erin");
     assert!(b.get("idToken").is_none());
 }
+
+#[tokio::test]
+async fn tenants_have_identity_providers_of_their_own() {
+    use firekeeper_core::Store;
+    use reqwest::Method;
+    let s = boot(Mode::Production).await;
+    let idp = provider(s.clock.now_secs()).await;
+    let (st, b) = s
+        .admin_v2(
+            Method::POST,
+            "tenants",
+            Some(json!({"displayName": "Branch"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let tenant = b["tenantId"].as_str().unwrap().to_owned();
+    let config = json!({"enabled": true, "clientId": CLIENT_ID, "issuer": idp.issuer,
+        "responseType": {"idToken": true}});
+    // Configured for the project only: no tenant sign-in.
+    let (st, _) = s
+        .admin_v2(
+            Method::POST,
+            "oauthIdpConfigs?oauthIdpConfigId=oidc.branch",
+            Some(config.clone()),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let path = format!("{IT}/accounts:signInWithIdp");
+    let sign_in = |tenant: Option<&str>| {
+        let mut body = json!({"requestUri": "http://localhost/cb", "returnSecureToken": true,
+            "postBody": format!("id_token={}&providerId=oidc.branch",
+                idp.id_token("branch-user", json!({})))});
+        if let Some(t) = tenant {
+            body["tenantId"] = t.into();
+        }
+        s.post(&path, body)
+    };
+    let (_, b) = sign_in(Some(&tenant)).await;
+    assert!(message(&b).starts_with("OPERATION_NOT_ALLOWED"), "{b}");
+    // The tenant's own configuration.
+    let (st, b) = s
+        .admin_v2(
+            Method::POST,
+            &format!("tenants/{tenant}/oauthIdpConfigs?oauthIdpConfigId=oidc.branch"),
+            Some(config),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(
+        b["name"],
+        format!("projects/{PROJECT}/tenants/{tenant}/oauthIdpConfigs/oidc.branch")
+    );
+    let (_, listed) = s
+        .admin_v2(
+            Method::GET,
+            &format!("tenants/{tenant}/oauthIdpConfigs"),
+            None,
+        )
+        .await;
+    assert_eq!(listed["oauthIdpConfigs"].as_array().unwrap().len(), 1);
+    let (st, b) = sign_in(Some(&tenant)).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(
+        claims(b["idToken"].as_str().unwrap())["firebase"]["tenant"],
+        tenant.as_str()
+    );
+    // The tenant's user is not the project's.
+    let (st, p) = sign_in(None).await;
+    assert_eq!(st, 200, "{p}");
+    assert_ne!(p["localId"], b["localId"]);
+    // Deleting the tenant takes its configurations along.
+    let (st, _) = s
+        .admin_v2(Method::DELETE, &format!("tenants/{tenant}"), None)
+        .await;
+    assert_eq!(st, 200);
+    let doc = s
+        .store
+        .project_config(PROJECT)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        doc.get("tenantProviderConfigs")
+            .and_then(|t| t.get(&tenant))
+            .is_none(),
+        "{doc}"
+    );
+}

@@ -18,6 +18,7 @@ mod mfa;
 mod named_idp;
 mod password_policy;
 mod phone;
+mod saml;
 mod tenants;
 
 const PROJECT: &str = "demo-test";

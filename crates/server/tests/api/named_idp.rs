@@ -18,7 +18,7 @@ use firekeeper_core::{Clock, Mode};
 use serde_json::{json, Value};
 
 use super::idp::{provider, CLIENT_ID, CLIENT_SECRET};
-use super::{boot, claims, hook_server, message, Server};
+use super::{boot, boot_custom, claims, hook_server, message, Server};
 
 const GOOD: &str = "token-of-this-app";
 const FOREIGN: &str = "token-of-another-app";
@@ -40,12 +40,36 @@ fn bearer(h: &HeaderMap) -> String {
 /// both tokens (as the real ones would); only the app checks tell them apart.
 async fn api_stand_in() -> (String, Seen) {
     let seen: Seen = Arc::default();
-    async fn fb_me(Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
-        let token = q.get("access_token").cloned().unwrap_or_default();
+    async fn fb_debug(
+        headers: HeaderMap,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> Response {
+        if bearer(&headers) != format!("Bearer {CLIENT_ID}|{CLIENT_SECRET}") {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        let app = if q.get("input_token").map(String::as_str) == Some(GOOD) {
+            CLIENT_ID
+        } else {
+            "another-app"
+        };
+        Json(
+            json!({"data": {"app_id": app, "is_valid": true, "user_id": "fb-1",
+            "expires_at": 1_800_000_000i64}}),
+        )
+        .into_response()
+    }
+    async fn fb_me(
+        headers: HeaderMap,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> Response {
+        let token = bearer(&headers).trim_start_matches("Bearer ").to_owned();
         let key = hmac::Key::new(hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes());
         let proof = hex(hmac::sign(&key, token.as_bytes()).as_ref());
         // The Graph API refuses a proof made with another app's secret for the token.
-        if token != GOOD || q.get("appsecret_proof") != Some(&proof) {
+        if q.contains_key("access_token")
+            || token != GOOD
+            || q.get("appsecret_proof") != Some(&proof)
+        {
             return (
                 StatusCode::BAD_REQUEST,
                 Json(json!({"error": {"message": "Invalid appsecret_proof"}})),
@@ -133,6 +157,7 @@ async fn api_stand_in() -> (String, Seen) {
     }
     let app = axum::Router::new()
         .route("/me", get(fb_me))
+        .route("/debug_token", get(fb_debug))
         .route("/applications/{client}/token", post(gh_check))
         .route("/user", get(gh_user))
         .route("/user/emails", get(gh_emails))
@@ -170,7 +195,10 @@ impl Server {
 #[tokio::test]
 async fn named_providers_sign_in_with_their_own_checks() {
     use reqwest::Method;
-    let s = boot(Mode::Production).await;
+    let s = boot_custom(Mode::Production, 1 << 20, |c| {
+        c.idp_endpoint_overrides = true
+    })
+    .await;
     let (api, seen) = api_stand_in().await;
     let oidc = provider(s.clock.now_secs()).await;
     let (hooks, calls) = hook_server().await;
@@ -294,7 +322,8 @@ async fn named_providers_sign_in_with_their_own_checks() {
         .await;
     assert_eq!(st, 200, "{b}");
     assert_eq!(b["email"], "octo@example.com");
-    assert_eq!(b["emailVerified"], true);
+    // GitHub, like Facebook, LinkedIn and Twitter, is not trusted with addresses.
+    assert_eq!(b["emailVerified"], false);
     assert_eq!(b["federatedId"], "4242");
     assert_eq!(credential_keys(&last_call()), ["oauth_access_token"]);
     let (_, b) = s
@@ -319,7 +348,8 @@ async fn named_providers_sign_in_with_their_own_checks() {
         credential_keys(&c),
         ["oauth_access_token", "oauth_expires_in"]
     );
-    assert_eq!(c["oauth_expires_in"], 5000);
+    // The expiry is the token's own (from Facebook), not what the client claims.
+    assert_eq!(c["oauth_expires_in"], 100_000_000);
     let (_, b) = s
         .idp(&format!("access_token={FOREIGN}&providerId=facebook.com"))
         .await;
@@ -391,4 +421,39 @@ async fn named_providers_sign_in_with_their_own_checks() {
         ))
         .await;
     assert!(message(&b).contains("endpoints.issuer"), "{b}");
+
+    // Refused credentials are limited per client.
+    let mut limited = false;
+    for _ in 0..31 {
+        let (_, b) = s
+            .idp(&format!("access_token={FOREIGN}&providerId=linkedin.com"))
+            .await;
+        if message(&b) == "TOO_MANY_ATTEMPTS_TRY_LATER" {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited);
+}
+
+#[tokio::test]
+async fn stand_in_endpoints_need_the_servers_consent() {
+    let s = boot(Mode::Production).await;
+    s.configure_named("github.com", json!({"apiUri": "http://127.0.0.1:9"}))
+        .await;
+    let (_, b) = s
+        .idp(&format!("access_token={GOOD}&providerId=github.com"))
+        .await;
+    assert!(message(&b).contains("idp_endpoint_overrides"), "{b}");
+    let (st, b) = s
+        .admin_v2(
+            reqwest::Method::POST,
+            "defaultSupportedIdpConfigs?idpId=facebook.com",
+            Some(
+                json!({"enabled": true, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET,
+                "endpoints": {"apiUri": "https://graph.example/x?y="}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 400, "a query in an endpoint: {b}");
 }

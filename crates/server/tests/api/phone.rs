@@ -223,7 +223,10 @@ async fn test_numbers_senders_and_before_send_sms() {
     s.phone_settings(json!({"enabled": true})).await;
     let (st, b) = s.send_sms("+16505550100").await;
     assert_eq!(st, 400);
-    assert!(message(&b).starts_with("OPERATION_NOT_ALLOWED : SMS delivery is not configured"));
+    assert!(
+        message(&b).starts_with("OPERATION_NOT_ALLOWED : SMS delivery is not configured"),
+        "{b}"
+    );
     s.phone_settings(json!({"enabled": true, "testPhoneNumbers": {"+1 650-555-0100": "654321"}}))
         .await;
     let (st, b) = s.send_sms("+16505550100").await;
