@@ -11,6 +11,7 @@
 //   provider configurations.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -259,7 +260,8 @@ describe('provider configurations through firebase-admin (emulator mode)', { ski
       enabled: true,
       idpEntityId: 'corp-idp',
       ssoURL: 'https://corp.example.com/sso',
-      x509Certificates: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----'],
+      // A real certificate: the server reads its key when the configuration is saved.
+      x509Certificates: [readFileSync(new URL('../../crates/server/tests/api/saml/idp-cert.pem', import.meta.url), 'utf8')],
       rpEntityId: 'firekeeper-sp',
       callbackURL: 'https://fk.example.com/__/auth/handler',
     });

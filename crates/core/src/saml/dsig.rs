@@ -7,6 +7,8 @@ use aws_lc_rs::digest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use firekeeper_tokens::PublicKey;
+
 use super::xml::{Element, Node};
 
 pub const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
@@ -46,7 +48,8 @@ fn escape_attr(s: &str, out: &mut String) {
 /// `InclusiveNamespaces PrefixList` (`#default` for the default namespace).
 pub fn exc_c14n(e: &Element, skip: Option<*const Element>, inclusive: &[String]) -> String {
     let mut out = String::new();
-    render(e, skip, inclusive, &[], &mut out);
+    let mut rendered = Vec::new();
+    render(e, skip, inclusive, &mut rendered, &mut out);
     out
 }
 
@@ -54,7 +57,7 @@ fn render(
     e: &Element,
     skip: Option<*const Element>,
     inclusive: &[String],
-    rendered: &[(String, String)],
+    rendered: &mut Vec<(String, String)>,
     out: &mut String,
 ) {
     // Namespaces this element utilizes visibly, and the inclusive ones in scope.
@@ -66,7 +69,7 @@ fn render(
     }
     for p in inclusive {
         let p = if p == "#default" { "" } else { p.as_str() };
-        if e.scope.iter().any(|(q, _)| q == p) {
+        if e.binds(p) {
             wanted.push(p.to_owned());
         }
     }
@@ -123,35 +126,65 @@ fn render(
         out.push('"');
     }
     out.push('>');
-    let mut now_rendered = rendered.to_vec();
-    now_rendered.extend(decls);
+    // What this element declared holds for its children, and ends with it.
+    let depth = rendered.len();
+    rendered.extend(decls);
     for child in &e.children {
         match child {
             Node::Element(c) => {
                 if skip != Some(c as *const Element) {
-                    render(c, skip, inclusive, &now_rendered, out);
+                    render(c, skip, inclusive, rendered, out);
                 }
             }
             Node::Text(t) => escape_text(t, out),
             Node::Pi(p) => {
+                // The target, then one space and the data when there is any.
+                let (target, data) = p.split_once(char::is_whitespace).unwrap_or((p, ""));
+                let data = data.trim_start();
                 out.push_str("<?");
-                out.push_str(p);
+                out.push_str(target);
+                if !data.is_empty() {
+                    out.push(' ');
+                    out.push_str(data);
+                }
                 out.push_str("?>");
             }
         }
     }
+    rendered.truncate(depth);
     out.push_str("</");
     out.push_str(&e.qname());
     out.push('>');
 }
 
-/// The `PrefixList` of an `InclusiveNamespaces` child of a transform or method element.
-fn prefix_list(method: &Element) -> Vec<String> {
-    method
+/// Most prefixes an `InclusiveNamespaces` list may name (real ones name a few).
+const MAX_INCLUSIVE: usize = 32;
+
+/// The `PrefixList` of an `InclusiveNamespaces` child of a transform or method element:
+/// distinct, well-formed prefixes (or `#default`), a few at most.
+fn prefix_list(method: &Element) -> Result<Vec<String>, String> {
+    let Some(list) = method
         .child(EXC_C14N, "InclusiveNamespaces")
         .and_then(|i| i.attr("PrefixList"))
-        .map(|l| l.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
+    else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for p in list.split_whitespace() {
+        let well_formed = p == "#default"
+            || p.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !well_formed {
+            return Err(format!("bad prefix {p:?} in PrefixList"));
+        }
+        if !out.iter().any(|q| q == p) {
+            out.push(p.to_owned());
+        }
+        if out.len() > MAX_INCLUSIVE {
+            return Err("PrefixList too long".into());
+        }
+    }
+    Ok(out)
 }
 
 fn b64(text: &str) -> Result<Vec<u8>, String> {
@@ -164,8 +197,8 @@ fn b64(text: &str) -> Result<Vec<u8>, String> {
 /// Checks the enveloped signature that is a direct child of `signed`: its one reference
 /// must name `signed` itself by its `ID` (which the caller has checked to be unique in the
 /// document), the digest must match, and the signature must verify with one of `certs`
-/// (DER X.509). Returns `Ok` only when all of that holds.
-pub fn verify_enveloped(signed: &Element, certs: &[Vec<u8>]) -> Result<(), String> {
+/// (their RSA keys). Returns `Ok` only when all of that holds.
+pub fn verify_enveloped(signed: &Element, certs: &[PublicKey]) -> Result<(), String> {
     let sigs: Vec<&Element> = signed
         .elements()
         .filter(|c| c.is(DSIG, "Signature"))
@@ -197,16 +230,20 @@ pub fn verify_enveloped(signed: &Element, certs: &[Vec<u8>]) -> Result<(), Strin
     if reference.attr("URI") != Some(format!("#{id}").as_str()) {
         return Err("the reference does not name the signed element".into());
     }
-    let mut inclusive = Vec::new();
-    if let Some(transforms) = reference.child(DSIG, "Transforms") {
-        for t in transforms.elements() {
-            match t.attr("Algorithm") {
-                Some(ENVELOPED) => {}
-                Some(EXC_C14N) => inclusive = prefix_list(t),
-                other => return Err(format!("transform {other:?} is not accepted")),
-            }
+    // Exactly the enveloped-signature transform, then exclusive canonicalization.
+    let transforms: Vec<&Element> = reference
+        .child(DSIG, "Transforms")
+        .map(|t| t.elements().collect())
+        .unwrap_or_default();
+    let inclusive = match transforms.as_slice() {
+        [first, second]
+            if first.attr("Algorithm") == Some(ENVELOPED)
+                && second.attr("Algorithm") == Some(EXC_C14N) =>
+        {
+            prefix_list(second)?
         }
-    }
+        _ => return Err("the transforms must be enveloped-signature, then exc-c14n".into()),
+    };
     let digest_method = reference
         .child(DSIG, "DigestMethod")
         .and_then(|d| d.attr("Algorithm"));
@@ -222,24 +259,13 @@ pub fn verify_enveloped(signed: &Element, certs: &[Vec<u8>]) -> Result<(), Strin
     if aws_lc_rs::constant_time::verify_slices_are_equal(actual.as_ref(), &expected).is_err() {
         return Err("digest mismatch".into());
     }
-    let signed_info = exc_c14n(info, None, &prefix_list(c14n));
+    let signed_info = exc_c14n(info, None, &prefix_list(c14n)?);
     let value = b64(&sig
         .child(DSIG, "SignatureValue")
         .ok_or("no SignatureValue")?
         .text())?;
-    for der in certs {
-        let der = rustls_pki_types::CertificateDer::from(der.as_slice());
-        let Ok(cert) = webpki::EndEntityCert::try_from(&der) else {
-            continue;
-        };
-        if cert
-            .verify_signature(
-                webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
-                signed_info.as_bytes(),
-                &value,
-            )
-            .is_ok()
-        {
+    for key in certs {
+        if key.verify(signed_info.as_bytes(), &value).is_ok() {
             return Ok(());
         }
     }

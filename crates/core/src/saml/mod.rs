@@ -28,19 +28,21 @@ const SKEW_SECS: i64 = 180;
 #[derive(Debug, Clone)]
 pub struct SamlConfig {
     pub idp_entity_id: String,
-    /// DER X.509 certificates the provider signs with.
-    pub certificates: Vec<Vec<u8>>,
+    /// The keys of the certificates the provider signs with.
+    pub certificates: Vec<firekeeper_tokens::PublicKey>,
     pub sp_entity_id: String,
     pub callback_uri: String,
 }
 
-/// A checked assertion: the profile, its ID and how long it could be replayed.
+/// A checked assertion: the profile, its issuer's ID for it, and how long it could be
+/// replayed.
 #[derive(Debug, Clone)]
 pub struct Assertion {
     pub profile: IdpProfile,
     pub id: String,
-    /// Unix seconds after which the assertion is worthless anyway.
-    pub not_on_or_after: i64,
+    pub issuer: String,
+    /// Unix seconds after which no check here would accept the assertion (skew included).
+    pub replayable_until: i64,
 }
 
 fn refused(why: impl Into<String>) -> Refused {
@@ -53,16 +55,95 @@ fn instant(text: &str) -> Result<i64, Refused> {
         .map_err(|_| refused(format!("bad time {text:?}")))
 }
 
-/// A certificate as configured: PEM, or bare base64 DER as the Admin SDKs pass it.
-pub fn certificate_der(text: &str) -> Option<Vec<u8>> {
+/// A certificate as configured: PEM (the first certificate block), or bare base64 DER as
+/// the Admin SDKs pass it.
+fn certificate_der(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    let body: String = text
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .flat_map(|l| l.chars())
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let body: Vec<&str> = match lines
+        .iter()
+        .position(|l| *l == "-----BEGIN CERTIFICATE-----")
+    {
+        Some(begin) => lines[begin + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with("-----END"))
+            .copied()
+            .collect(),
+        None => lines,
+    };
+    let compact: String = body
+        .concat()
+        .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    base64::engine::general_purpose::STANDARD.decode(body).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+}
+
+/// One DER element: its tag, its content, the whole element, and what follows it.
+struct Der<'a> {
+    tag: u8,
+    whole: &'a [u8],
+    rest: &'a [u8],
+    content: &'a [u8],
+}
+
+fn der_element(input: &[u8]) -> Option<Der<'_>> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let header = input.len() - rest.len();
+    Some(Der {
+        tag,
+        whole: &input[..header + len],
+        rest: &rest[len..],
+        content: &rest[..len],
+    })
+}
+
+/// The RSA key of an X.509 certificate (any version): its SubjectPublicKeyInfo. Written by
+/// hand: six DER elements to step over, where a certificate library would also judge
+/// extensions and versions that identity providers' self-signed certificates get wrong.
+pub fn certificate_key(text: &str) -> Result<firekeeper_tokens::PublicKey, String> {
+    let der = certificate_der(text).ok_or("not a PEM or base64 certificate")?;
+    let bad = || "not an X.509 certificate".to_owned();
+    let cert = der_element(&der).ok_or_else(bad)?;
+    let tbs = der_element(cert.content).ok_or_else(bad)?;
+    if cert.tag != 0x30 || tbs.tag != 0x30 {
+        return Err(bad());
+    }
+    let mut rest = tbs.content;
+    // [0] version (absent in version 1), serial, signature algorithm, issuer, validity,
+    // subject; then the key.
+    let first = der_element(rest).ok_or_else(bad)?;
+    if first.tag == 0xa0 {
+        rest = first.rest;
+    }
+    for _ in 0..5 {
+        rest = der_element(rest).ok_or_else(bad)?.rest;
+    }
+    let key = der_element(rest).ok_or_else(bad)?;
+    if key.tag != 0x30 {
+        return Err(bad());
+    }
+    let spki = key.whole;
+    firekeeper_tokens::PublicKey::from_der("saml", spki)
+        .map_err(|_| "the certificate's key is not an RSA key of 2048 bits or more".to_owned())
 }
 
 /// Every `ID` attribute of the document must be unique: a reference by ID then names one
@@ -148,7 +229,8 @@ pub fn check_response(
     let conditions = a
         .child(ASSERTION, "Conditions")
         .ok_or_else(|| refused("no Conditions"))?;
-    let mut expires = i64::MAX;
+    // The latest time any of the assertion's limits still lets it through.
+    let mut latest = i64::MIN;
     if let Some(t) = conditions.attr("NotBefore") {
         if instant(t)? > now_s + SKEW_SECS {
             return Err(refused("not yet valid"));
@@ -159,12 +241,15 @@ pub fn check_response(
         if now_s >= t + SKEW_SECS {
             return Err(refused("expired"));
         }
-        expires = expires.min(t);
+        latest = t;
     }
-    let audience_ok = conditions
+    // Several restrictions all hold: each must name this service provider.
+    let restrictions: Vec<&Element> = conditions
         .elements()
         .filter(|r| r.is(ASSERTION, "AudienceRestriction"))
-        .any(|r| {
+        .collect();
+    let audience_ok = !restrictions.is_empty()
+        && restrictions.iter().all(|r| {
             r.elements()
                 .filter(|x| x.is(ASSERTION, "Audience"))
                 .any(|x| x.text().trim() == config.sp_entity_id)
@@ -182,19 +267,28 @@ pub fn check_response(
     if raw_id.is_empty() {
         return Err(refused("empty NameID"));
     }
-    let confirmed = subject
+    // Bearer confirmations for this callback (the Web SSO profile requires the
+    // recipient) that are still current.
+    let confirmations: Vec<i64> = subject
         .elements()
         .filter(|c| c.is(ASSERTION, "SubjectConfirmation") && c.attr("Method") == Some(BEARER))
-        .find_map(|c| {
+        .filter_map(|c| {
             let data = c.child(ASSERTION, "SubjectConfirmationData")?;
             let until = instant(data.attr("NotOnOrAfter")?).ok()?;
-            let recipient_ok = data
-                .attr("Recipient")
-                .is_none_or(|r| r == config.callback_uri);
-            (recipient_ok && now_s < until + SKEW_SECS).then_some(until)
+            (data.attr("Recipient") == Some(config.callback_uri.as_str())
+                && now_s < until + SKEW_SECS)
+                .then_some(until)
         })
-        .ok_or_else(|| refused("no current bearer confirmation for this callback"))?;
-    expires = expires.min(confirmed);
+        .collect();
+    let Some(confirmed) = confirmations.iter().max().copied() else {
+        return Err(refused("no current bearer confirmation for this callback"));
+    };
+    // Accepted while a confirmation and the conditions both allow it.
+    let until = if latest == i64::MIN {
+        confirmed
+    } else {
+        confirmed.min(latest)
+    };
 
     let mut attributes = Map::new();
     for statement in a
@@ -241,6 +335,7 @@ pub fn check_response(
     let display_name = attribute(&[
         "displayName",
         "name",
+        "http://schemas.microsoft.com/identity/claims/displayname",
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
     ]);
     Ok(Assertion {
@@ -255,6 +350,33 @@ pub fn check_response(
             ..Default::default()
         },
         id,
-        not_on_or_after: expires,
+        issuer: config.idp_entity_id.clone(),
+        replayable_until: until.saturating_add(SKEW_SECS),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_keys_of_any_version() {
+        // Version 1, as some identity providers make their signing certificates.
+        let v1 = include_str!("testdata/v1-cert.pem");
+        assert!(certificate_key(v1).is_ok());
+        let v3 = firekeeper_tokens::SigningKey::generate().unwrap();
+        let key = certificate_key(v3.cert_pem()).unwrap();
+        assert_eq!(key.rsa_der, v3.public_key().rsa_der);
+        // Bare base64, indented PEM, a second block after the first.
+        let body: String = v3
+            .cert_pem()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        assert!(certificate_key(&body).is_ok());
+        let indented: String = v3.cert_pem().lines().map(|l| format!("  {l}\n")).collect();
+        assert!(certificate_key(&format!("{indented}{v1}")).is_ok());
+        assert!(certificate_key("-----BEGIN CERTIFICATE-----\nMIIB\n").is_err());
+        assert!(certificate_key("").is_err());
+    }
 }

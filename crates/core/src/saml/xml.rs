@@ -3,6 +3,8 @@
 //! general-purpose trees drop. Built on quick-xml's tokenizer; documents with a DOCTYPE
 //! (entity expansion) are refused.
 
+use std::rc::Rc;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
@@ -10,6 +12,31 @@ use quick_xml::Reader;
 const MAX_DEPTH: usize = 64;
 /// More nodes than this are refused.
 const MAX_NODES: usize = 20_000;
+/// More namespace declarations in a document, or attributes on an element, are refused.
+const MAX_DECLS: usize = 256;
+const MAX_ATTRS: usize = 64;
+
+/// The namespaces in scope: an element's declarations over its parent's, shared (an
+/// element that declares nothing holds its parent's scope), so memory grows with the
+/// declarations, not with the elements.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NsScope {
+    decls: Vec<(String, String)>,
+    parent: Option<Rc<NsScope>>,
+}
+
+impl NsScope {
+    fn lookup(&self, prefix: &str) -> Option<&str> {
+        let mut at = Some(self);
+        while let Some(s) = at {
+            if let Some((_, uri)) = s.decls.iter().rev().find(|(p, _)| p == prefix) {
+                return Some(uri);
+            }
+            at = s.parent.as_deref();
+        }
+        None
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
@@ -37,8 +64,8 @@ pub struct Element {
     /// Declarations made on this element (`xmlns`, `xmlns:p`): prefix ("" for the
     /// default) and URI.
     pub decls: Vec<(String, String)>,
-    /// Every namespace in scope here, innermost last.
-    pub scope: Vec<(String, String)>,
+    /// Every namespace in scope here.
+    pub scope: Rc<NsScope>,
     pub children: Vec<Node>,
 }
 
@@ -53,11 +80,12 @@ impl Element {
 
     /// The URI a prefix is bound to here ("" when unbound).
     pub fn lookup(&self, prefix: &str) -> &str {
-        self.scope
-            .iter()
-            .rev()
-            .find(|(p, _)| p == prefix)
-            .map_or("", |(_, u)| u.as_str())
+        self.scope.lookup(prefix).unwrap_or("")
+    }
+
+    /// Whether a prefix ("" for the default namespace) is declared in scope here.
+    pub fn binds(&self, prefix: &str) -> bool {
+        self.scope.lookup(prefix).is_some()
     }
 
     pub fn is(&self, ns: &str, local: &str) -> bool {
@@ -125,7 +153,11 @@ fn unescape(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn open(start: &BytesStart<'_>, parent_scope: &[(String, String)]) -> Result<Element, String> {
+fn open(
+    start: &BytesStart<'_>,
+    parent_scope: Option<&Rc<NsScope>>,
+    decl_count: &mut usize,
+) -> Result<Element, String> {
     let name = std::str::from_utf8(start.name().as_ref())
         .map_err(|e| e.to_string())?
         .to_owned();
@@ -144,13 +176,25 @@ fn open(start: &BytesStart<'_>, parent_scope: &[(String, String)]) -> Result<Ele
         if key == "xmlns" {
             decls.push((String::new(), value));
         } else if let Some(p) = key.strip_prefix("xmlns:") {
+            if p.is_empty() || value.is_empty() {
+                return Err("a prefix bound to nothing".into());
+            }
             decls.push((p.to_owned(), value));
         } else {
             raw_attrs.push((key, value));
         }
     }
-    let mut scope = parent_scope.to_vec();
-    scope.extend(decls.iter().cloned());
+    *decl_count += decls.len();
+    if *decl_count > MAX_DECLS || raw_attrs.len() > MAX_ATTRS {
+        return Err("too many namespace declarations or attributes".into());
+    }
+    let scope = match (parent_scope, decls.is_empty()) {
+        (Some(parent), true) => parent.clone(),
+        (parent, _) => Rc::new(NsScope {
+            decls: decls.clone(),
+            parent: parent.cloned(),
+        }),
+    };
     let (prefix, local) = split(&name);
     let mut e = Element {
         prefix: prefix.to_owned(),
@@ -178,6 +222,9 @@ fn open(start: &BytesStart<'_>, parent_scope: &[(String, String)]) -> Result<Ele
                 u.to_owned()
             }
         };
+        if e.attrs.iter().any(|a| a.ns == ns && a.local == l) {
+            return Err(format!("attribute {key} given twice"));
+        }
         e.attrs.push(Attr {
             prefix: p.to_owned(),
             local: l.to_owned(),
@@ -202,6 +249,7 @@ pub fn parse(text: &str) -> Result<Element, String> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut nodes = 0usize;
+    let mut decls = 0usize;
     let attach =
         |stack: &mut Vec<Element>, root: &mut Option<Element>, node: Node| match stack.last_mut() {
             Some(parent) => parent.children.push(node),
@@ -226,15 +274,15 @@ pub fn parse(text: &str) -> Result<Element, String> {
                 if stack.len() >= MAX_DEPTH {
                     return Err("nested too deeply".into());
                 }
-                let scope = stack.last().map(|p| p.scope.clone()).unwrap_or_default();
-                stack.push(open(&s, &scope)?);
+                let scope = stack.last().map(|p| p.scope.clone());
+                stack.push(open(&s, scope.as_ref(), &mut decls)?);
             }
             Event::Empty(s) => {
                 if root.is_some() {
                     return Err("content after the root element".into());
                 }
-                let scope = stack.last().map(|p| p.scope.clone()).unwrap_or_default();
-                let e = open(&s, &scope)?;
+                let scope = stack.last().map(|p| p.scope.clone());
+                let e = open(&s, scope.as_ref(), &mut decls)?;
                 attach(&mut stack, &mut root, Node::Element(e));
             }
             Event::End(_) => {
@@ -308,6 +356,11 @@ mod tests {
         }
         let deep = "<a>".repeat(MAX_DEPTH + 1);
         assert!(parse(&deep).is_err());
+        let declarations: String = (0..=MAX_DECLS)
+            .map(|i| format!(" xmlns:p{i}=\"u\""))
+            .collect();
+        assert!(parse(&format!("<r{declarations}/>")).is_err());
+        assert!(parse("<r xmlns:a=\"u\" xmlns:b=\"u\" a:x=\"1\" b:x=\"2\"/>").is_err());
         let ok = parse("<?xml version=\"1.0\"?><r a=\"1\">x&amp;y&#65;</r>").unwrap();
         assert_eq!(ok.text(), "x&yA");
         assert_eq!(ok.attr("a"), Some("1"));

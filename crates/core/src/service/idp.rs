@@ -362,14 +362,14 @@ impl Auth {
             idp_refused()
         };
         let at = |path: &str| config_text(config, path);
-        let certificates: Vec<Vec<u8>> = config
+        let certificates: Vec<firekeeper_tokens::PublicKey> = config
             .get("idpConfig")
             .and_then(|c| c.get("idpCertificates"))
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|c| c.get("x509Certificate").and_then(Value::as_str))
-            .filter_map(crate::saml::certificate_der)
+            .filter_map(|c| crate::saml::certificate_key(c).ok())
             .collect();
         let saml = crate::saml::SamlConfig {
             idp_entity_id: at("/idpConfig/idpEntityId"),
@@ -382,8 +382,10 @@ impl Auth {
         let response = response.replace(' ', "+");
         let checked = crate::saml::check_response(&response, &saml, provider_id, now_s)
             .map_err(|e| fail(&e))?;
+        // Assertion IDs are unique per issuer: one assertion signs in once, whichever
+        // provider configuration names its issuer.
         let seen = crate::secrets::sha256(
-            format!("saml-assertion\0{provider_id}\0{}", checked.id).as_bytes(),
+            format!("saml-assertion\0{}\0{}", checked.issuer, checked.id).as_bytes(),
         );
         if self.store().oob_code(&seen).await?.is_some() {
             return Err(fail(&"the assertion was used before"));
@@ -393,11 +395,7 @@ impl Auth {
             code_hash: seen,
             scope: ctx.scope(),
             created_at: now_ms,
-            expires_at: checked
-                .not_on_or_after
-                .saturating_add(300)
-                .saturating_mul(1000)
-                .max(now_ms),
+            expires_at: checked.replayable_until.saturating_mul(1000).max(now_ms),
             action: crate::model::OobAction {
                 request_type: crate::model::oob_kind::SAML_ASSERTION.to_owned(),
                 ..Default::default()

@@ -199,6 +199,16 @@ fn check_config(kind: ProviderKind, c: &Map<String, Value>) -> Result<()> {
             if certs == 0 {
                 return Err(invalid("idpConfig needs at least one x509Certificate"));
             }
+            for cert in idp
+                .and_then(|i| i.get("idpCertificates"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.get("x509Certificate").and_then(Value::as_str))
+            {
+                crate::saml::certificate_key(cert)
+                    .map_err(|e| invalid(format!("idpConfig.idpCertificates: {e}")))?;
+            }
             let sp = c.get("spConfig");
             let sp_text = |k: &str| {
                 sp.and_then(|s| s.get(k))
@@ -429,9 +439,22 @@ mod tests {
         assert!(oidc(json!({"clientId": 3, "issuer": "https://i.example"})).is_err());
         assert!(oidc(json!({"clientId": "c", "issuer": "http://idp.example"})).is_err());
         let saml = |v: Value| check_config(ProviderKind::Saml, v.as_object().unwrap());
+        let cert = firekeeper_tokens::SigningKey::generate()
+            .unwrap()
+            .cert_pem()
+            .to_owned();
+        let not_a_cert = json!({
+            "idpConfig": {"idpEntityId": "idp", "ssoUrl": "https://idp.example/sso",
+                "idpCertificates": [{"x509Certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n"}]},
+            "spConfig": {"spEntityId": "sp", "callbackUri": "https://app.example/__/auth/handler"}
+        });
+        assert!(saml(not_a_cert)
+            .unwrap_err()
+            .to_string()
+            .starts_with("INVALID_CONFIG"));
         let good = json!({
             "idpConfig": {"idpEntityId": "idp", "ssoUrl": "https://idp.example/sso",
-                "idpCertificates": [{"x509Certificate": "-----BEGIN CERTIFICATE-----"}]},
+                "idpCertificates": [{"x509Certificate": cert}]},
             "spConfig": {"spEntityId": "sp", "callbackUri": "https://app.example/__/auth/handler"}
         });
         assert!(saml(good.clone()).is_ok());

@@ -212,7 +212,7 @@ async fn provider_configs_are_managed_as_the_admin_sdks_do() {
     // SAML configurations.
     let saml = json!({"displayName": "Corp", "enabled": true,
         "idpConfig": {"idpEntityId": "corp-idp", "ssoUrl": "https://corp.example/sso",
-            "idpCertificates": [{"x509Certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"}]},
+            "idpCertificates": [{"x509Certificate": include_str!("saml/idp-cert.pem")}]},
         "spConfig": {"spEntityId": "fk", "callbackUri": "https://fk.example/__/auth/handler"}});
     let (st, b) = s
         .admin_v2(

@@ -13,6 +13,7 @@ use super::{boot, claims, hook_server, message, Server, PROJECT};
 const ASSERTION_SIGNED: &str = include_str!("saml/assertion-signed.b64");
 const RESPONSE_SIGNED: &str = include_str!("saml/response-signed.b64");
 const EXPIRED: &str = include_str!("saml/expired.b64");
+const TWO_AUDIENCES: &str = include_str!("saml/two-audiences.b64");
 const IDP_CERT: &str = include_str!("saml/idp-cert.pem");
 const OTHER_CERT: &str = include_str!("saml/other-cert.pem");
 const ACS: &str = "https://fk.example/__/auth/handler";
@@ -97,6 +98,8 @@ async fn saml_responses_sign_in_once_and_only_as_signed() {
     assert!(refused(&b), "moved: {b}");
     let (_, b) = s.saml(EXPIRED).await;
     assert!(refused(&b), "expired: {b}");
+    let (_, b) = s.saml(TWO_AUDIENCES).await;
+    assert!(refused(&b), "also restricted to another audience: {b}");
     let (_, b) = s.saml("bm90IHhtbA==").await;
     assert!(refused(&b), "not XML: {b}");
     let doctype = format!("<!DOCTYPE r [<!ENTITY x \"y\">]>{xml}");

@@ -45,7 +45,7 @@ def keypair(name):
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
-def assertion(aid, name_id, fmt, until, attributes):
+def assertion(aid, name_id, fmt, until, attributes, extra_audience=None):
     attrs = "".join(
         f'<saml:Attribute Name="{n}">'
         + "".join(f"<saml:AttributeValue>{v}</saml:AttributeValue>" for v in vals)
@@ -62,7 +62,14 @@ def assertion(aid, name_id, fmt, until, attributes):
         f"</saml:SubjectConfirmation></saml:Subject>"
         f'<saml:Conditions NotBefore="2023-11-14T22:00:00Z" NotOnOrAfter="{until}">'
         f"<saml:AudienceRestriction><saml:Audience>{SP}</saml:Audience>"
-        f"</saml:AudienceRestriction></saml:Conditions>"
+        f"</saml:AudienceRestriction>"
+        + (
+            f"<saml:AudienceRestriction><saml:Audience>{extra_audience}</saml:Audience>"
+            f"</saml:AudienceRestriction>"
+            if extra_audience
+            else ""
+        )
+        + f"</saml:Conditions>"
         f'<saml:AuthnStatement AuthnInstant="2023-11-14T22:10:00Z"/>'
         f"<saml:AttributeStatement>{attrs}</saml:AttributeStatement>"
         f"</saml:Assertion>"
@@ -116,6 +123,11 @@ def main():
         assertion("_a3", "carol@corp.example", email, "2020-01-01T00:00:00Z", []),
         key, cert, "_a3")
     write("expired.b64", response("_r3", expired))
+    # Two restrictions, one naming someone else: both must hold, so this one is not ours.
+    shared = sign(
+        assertion("_a4", "dave@corp.example", email, later, [], extra_audience="someone-else"),
+        key, cert, "_a4")
+    write("two-audiences.b64", response("_r4", shared))
 
 
 if __name__ == "__main__":
