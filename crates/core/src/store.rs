@@ -333,9 +333,13 @@ pub trait Store: Send + Sync + 'static {
 
     // Per-project settings as a JSON document.
     async fn project_config(&self, project: &str) -> StoreResult<Option<serde_json::Value>>;
+    /// Stores the document. With `expected`, only if the stored one is still that (`{}`
+    /// for none): otherwise `Stale`, so instances sharing the database never overwrite
+    /// each other's changes.
     async fn put_project_config(
         &self,
         project: &str,
+        expected: Option<&serde_json::Value>,
         config: &serde_json::Value,
     ) -> StoreResult<()>;
 

@@ -348,9 +348,43 @@ async fn keys_and_settings_round_trip(s: &dyn Store) {
     assert_eq!(keys[0].retired_at, Some(9));
     assert_eq!(keys[0].private_key, vec![1, 2, 3]);
     assert!(s.signing_keys("session_cookie").await.unwrap().is_empty());
-    s.put_project_config("p", &json!({"a": 1})).await.unwrap();
-    s.put_project_config("p", &json!({"a": 2})).await.unwrap();
-    assert_eq!(s.project_config("p").await.unwrap(), Some(json!({"a": 2})));
+    s.put_project_config("p", None, &json!({"a": 1}))
+        .await
+        .unwrap();
+    s.put_project_config("p", None, &json!({"a": 2}))
+        .await
+        .unwrap();
+    // Compare-and-set: only over the document the writer read.
+    assert_eq!(
+        s.put_project_config("p", Some(&json!({"a": 1})), &json!({"a": 3}))
+            .await
+            .unwrap_err(),
+        StoreError::Stale
+    );
+    s.put_project_config(
+        "p",
+        Some(&json!({"a": 2})),
+        &json!({"a": 3, "b": [1.5, "x"]}),
+    )
+    .await
+    .unwrap();
+    s.put_project_config(
+        "p",
+        Some(&json!({"a": 3, "b": [1.5, "x"]})),
+        &json!({"a": 4}),
+    )
+    .await
+    .unwrap();
+    s.put_project_config("fresh", Some(&json!({})), &json!({"c": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.put_project_config("fresh", Some(&json!({})), &json!({"c": 2}))
+            .await
+            .unwrap_err(),
+        StoreError::Stale
+    );
+    assert_eq!(s.project_config("p").await.unwrap(), Some(json!({"a": 4})));
     assert_eq!(s.project_config("q").await.unwrap(), None);
 }
 

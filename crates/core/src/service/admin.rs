@@ -169,29 +169,28 @@ impl Auth {
             return Err(Error::NotFound);
         }
         let _writing = self.settings_write.lock().await;
-        let mut stored = self
-            .store()
-            .project_config(project)
-            .await?
-            .unwrap_or(json!({}));
-        for pointer in [
-            "/signIn/allowDuplicateEmails",
-            "/emailPrivacyConfig/enableImprovedEmailPrivacy",
-        ] {
-            if let Some(v) = patch.pointer(pointer) {
-                let b = v.as_bool().ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "Invalid JSON payload received. {pointer} must be boolean"
-                    ))
-                })?;
-                let (section, field) = pointer[1..].split_once('/').unwrap_or(("", ""));
-                if !stored[section].is_object() {
-                    stored[section] = json!({});
+        self.retry_stale(|| async {
+            let mut stored = (*self.project_settings(project).await?).clone();
+            for pointer in [
+                "/signIn/allowDuplicateEmails",
+                "/emailPrivacyConfig/enableImprovedEmailPrivacy",
+            ] {
+                if let Some(v) = patch.pointer(pointer) {
+                    let b = v.as_bool().ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "Invalid JSON payload received. {pointer} must be boolean"
+                        ))
+                    })?;
+                    let (section, field) = pointer[1..].split_once('/').unwrap_or(("", ""));
+                    if !stored[section].is_object() {
+                        stored[section] = json!({});
+                    }
+                    stored[section][field] = b.into();
                 }
-                stored[section][field] = b.into();
             }
-        }
-        self.put_project_settings(project, &stored).await?;
+            self.put_project_settings(project, &stored).await
+        })
+        .await?;
         self.emulator_config(project).await
     }
 }

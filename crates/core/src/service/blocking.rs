@@ -237,13 +237,26 @@ impl Auth {
         update_mask: Option<&str>,
         body: &Value,
     ) -> Result<Value> {
+        let _writing = self.settings_write.lock().await;
+        self.retry_stale(|| self.patch_v2_config_once(project, update_mask, body))
+            .await?;
+        self.v2_config(project).await
+    }
+
+    /// One read-change-write of [`Auth::patch_v2_config`] (the caller holds the settings
+    /// writer's lock and retries when another instance wrote first).
+    async fn patch_v2_config_once(
+        &self,
+        project: &str,
+        update_mask: Option<&str>,
+        body: &Value,
+    ) -> Result<()> {
         let given = body.get(SETTINGS_KEY).cloned().unwrap_or(json!({}));
         let parse = |v: Value, at: &str| -> Result<BlockingFunctions> {
             serde_json::from_value(v).map_err(|e| {
                 Error::InvalidArgument(format!("Invalid JSON payload received. /{at}: {e}"))
             })
         };
-        let _writing = self.settings_write.lock().await;
         let before = self.blocking_functions(project).await?;
         let mut next = before.clone();
         let mask: Vec<&str> = update_mask
@@ -375,8 +388,7 @@ impl Auth {
         for (key, section) in plain {
             doc[key.as_str()] = section;
         }
-        self.put_project_settings(project, &doc).await?;
-        self.v2_config(project).await
+        self.put_project_settings(project, &doc).await
     }
 
     /// beforeCreate for a record about to be stored; its changes are applied to `pending`.

@@ -260,11 +260,14 @@ impl Auth {
 
     /// Forgets a deleted tenant's configurations (the settings writer's lock is held).
     pub(crate) async fn drop_tenant_providers(&self, project: &str, tenant: &str) -> Result<()> {
-        let mut all = self.settings_map(project, &[TENANT_KEY]).await?;
-        if all.remove(tenant).is_some() {
-            self.put_settings_map(project, &[TENANT_KEY], all).await?;
-        }
-        Ok(())
+        self.retry_stale(|| async {
+            let mut all = self.settings_map(project, &[TENANT_KEY]).await?;
+            if all.remove(tenant).is_some() {
+                self.put_settings_map(project, &[TENANT_KEY], all).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     fn provider_resource(
@@ -313,12 +316,15 @@ impl Auth {
         let config = known_fields(kind, body);
         check_config(kind, &config)?;
         let _writing = self.settings_write.lock().await;
-        let mut configs = self.provider_configs(scope, kind).await?;
-        if configs.contains_key(id) {
-            return Err(Error::code("CONFIGURATION_EXISTS"));
-        }
-        configs.insert(id.to_owned(), Value::Object(config.clone()));
-        self.put_provider_configs(scope, kind, configs).await?;
+        self.retry_stale(|| async {
+            let mut configs = self.provider_configs(scope, kind).await?;
+            if configs.contains_key(id) {
+                return Err(Error::code("CONFIGURATION_EXISTS"));
+            }
+            configs.insert(id.to_owned(), Value::Object(config.clone()));
+            self.put_provider_configs(scope, kind, configs).await
+        })
+        .await?;
         Ok(Self::provider_resource(scope, kind, id, &config))
     }
 
@@ -375,16 +381,21 @@ impl Auth {
         check_id(kind, id)?;
         let given = known_fields(kind, body);
         let _writing = self.settings_write.lock().await;
-        let mut configs = self.provider_configs(scope, kind).await?;
-        let mut config = configs
-            .get(id)
-            .and_then(Value::as_object)
-            .cloned()
-            .ok_or(Error::code("CONFIGURATION_NOT_FOUND"))?;
-        collections::apply_mask(&mut config, &given, mask, kind.fields(), true)?;
-        check_config(kind, &config)?;
-        configs.insert(id.to_owned(), Value::Object(config.clone()));
-        self.put_provider_configs(scope, kind, configs).await?;
+        let config = self
+            .retry_stale(|| async {
+                let mut configs = self.provider_configs(scope, kind).await?;
+                let mut config = configs
+                    .get(id)
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .ok_or(Error::code("CONFIGURATION_NOT_FOUND"))?;
+                collections::apply_mask(&mut config, &given, mask, kind.fields(), true)?;
+                check_config(kind, &config)?;
+                configs.insert(id.to_owned(), Value::Object(config.clone()));
+                self.put_provider_configs(scope, kind, configs).await?;
+                Ok(config)
+            })
+            .await?;
         Ok(Self::provider_resource(scope, kind, id, &config))
     }
 
@@ -397,11 +408,14 @@ impl Auth {
     ) -> Result<Value> {
         check_id(kind, id)?;
         let _writing = self.settings_write.lock().await;
-        let mut configs = self.provider_configs(scope, kind).await?;
-        if configs.remove(id).is_none() {
-            return Err(Error::code("CONFIGURATION_NOT_FOUND"));
-        }
-        self.put_provider_configs(scope, kind, configs).await?;
+        self.retry_stale(|| async {
+            let mut configs = self.provider_configs(scope, kind).await?;
+            if configs.remove(id).is_none() {
+                return Err(Error::code("CONFIGURATION_NOT_FOUND"));
+            }
+            self.put_provider_configs(scope, kind, configs).await
+        })
+        .await?;
         Ok(json!({}))
     }
 }

@@ -249,11 +249,23 @@ impl Auth {
         self.put_project_settings(project, &doc).await
     }
 
+    /// Stores a changed settings document over the one the writer last read (this
+    /// instance's cached copy). Another instance's change since gives `Aborted`, with the
+    /// cache dropped: the writer reads again and redoes its change (`retry_stale`).
     pub(crate) async fn put_project_settings(&self, project: &str, doc: &Value) -> Result<()> {
-        self.store().put_project_config(project, doc).await?;
-        if let Ok(mut map) = self.settings_cache.0.lock() {
-            map.remove(project);
-        }
+        let read = self
+            .settings_cache
+            .0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(project).map(|(v, _)| v.clone()));
+        let expected = read.unwrap_or_else(|| Arc::new(json!({})));
+        let written = self
+            .store()
+            .put_project_config(project, Some(&expected), doc)
+            .await;
+        self.settings_cache.forget(Some(project));
+        written?;
         Ok(())
     }
 
@@ -407,20 +419,23 @@ impl Auth {
         let database = section("databasePolicy")?;
         // One writer at a time, and both sections checked and stored in one write.
         let _writing = self.settings_write.lock().await;
-        let mut doc = (*self.project_settings(project).await?).clone();
-        if let Some(fields) = session {
-            doc["sessionPolicy"] =
-                Value::Object(self.merged_session_policy(project, fields).await?);
-        }
-        if let Some(fields) = blocking {
-            doc["blockingPolicy"] =
-                Value::Object(self.merged_blocking_policy(project, fields).await?);
-        }
-        if let Some(fields) = database {
-            doc["databasePolicy"] =
-                Value::Object(self.merged_database_policy(project, fields).await?);
-        }
-        self.put_project_settings(project, &doc).await?;
+        self.retry_stale(|| async {
+            let mut doc = (*self.project_settings(project).await?).clone();
+            if let Some(fields) = session {
+                doc["sessionPolicy"] =
+                    Value::Object(self.merged_session_policy(project, fields).await?);
+            }
+            if let Some(fields) = blocking {
+                doc["blockingPolicy"] =
+                    Value::Object(self.merged_blocking_policy(project, fields).await?);
+            }
+            if let Some(fields) = database {
+                doc["databasePolicy"] =
+                    Value::Object(self.merged_database_policy(project, fields).await?);
+            }
+            self.put_project_settings(project, &doc).await
+        })
+        .await?;
         self.firekeeper_config(project).await
     }
 

@@ -252,14 +252,19 @@ impl Auth {
             .unwrap_or("tenant")
             .to_ascii_lowercase();
         let _writing = self.settings_write.lock().await;
-        let mut all = self.tenants(project).await?;
-        // Accounts are keyed by tenant id: a new tenant must never take an old one's.
-        let mut id = String::new();
-        while id.is_empty() || all.contains_key(&id) {
-            id = format!("{name}-{}", random_alnum(8)?.to_ascii_lowercase());
-        }
-        all.insert(id.clone(), Value::Object(fields.clone()));
-        self.put_tenants(project, all).await?;
+        let id = self
+            .retry_stale(|| async {
+                let mut all = self.tenants(project).await?;
+                // Accounts are keyed by tenant id: a new tenant must never take an old one's.
+                let mut id = String::new();
+                while id.is_empty() || all.contains_key(&id) {
+                    id = format!("{name}-{}", random_alnum(8)?.to_ascii_lowercase());
+                }
+                all.insert(id.clone(), Value::Object(fields.clone()));
+                self.put_tenants(project, all).await?;
+                Ok(id)
+            })
+            .await?;
         Ok(resource(project, &id, &fields))
     }
 
@@ -305,28 +310,36 @@ impl Auth {
     ) -> Result<Value> {
         let given = known_fields(body);
         let _writing = self.settings_write.lock().await;
-        let mut all = self.tenants(project).await?;
-        let mut t = all
-            .get(id)
-            .and_then(Value::as_object)
-            .cloned()
-            .ok_or(Error::code("TENANT_NOT_FOUND"))?;
-        collections::apply_mask(&mut t, &given, mask, FIELDS, true)?;
-        check(&t)?;
-        all.insert(id.to_owned(), Value::Object(t.clone()));
-        self.put_tenants(project, all).await?;
+        let t = self
+            .retry_stale(|| async {
+                let mut all = self.tenants(project).await?;
+                let mut t = all
+                    .get(id)
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .ok_or(Error::code("TENANT_NOT_FOUND"))?;
+                collections::apply_mask(&mut t, &given, mask, FIELDS, true)?;
+                check(&t)?;
+                all.insert(id.to_owned(), Value::Object(t.clone()));
+                self.put_tenants(project, all).await?;
+                Ok(t)
+            })
+            .await?;
         Ok(resource(project, id, &t))
     }
 
     /// `DELETE IT/v2/projects/{p}/tenants/{t}`: the tenant and every user in it.
     pub async fn delete_tenant(&self, project: &str, id: &str) -> Result<Value> {
         let _writing = self.settings_write.lock().await;
-        let mut all = self.tenants(project).await?;
-        if all.remove(id).is_none() {
-            return Err(Error::code("TENANT_NOT_FOUND"));
-        }
         // The tenant goes first, so no sign-up can land in it while its users go.
-        self.put_tenants(project, all).await?;
+        self.retry_stale(|| async {
+            let mut all = self.tenants(project).await?;
+            if all.remove(id).is_none() {
+                return Err(Error::code("TENANT_NOT_FOUND"));
+            }
+            self.put_tenants(project, all).await
+        })
+        .await?;
         self.drop_tenant_providers(project, id).await?;
         let scope = Scope {
             project: project.to_owned(),

@@ -245,3 +245,59 @@ impl Server {
         self.store.count_accounts(scope).await.unwrap()
     }
 }
+
+/// Two instances on one database, each with its settings cached: a change one makes is
+/// never overwritten by the other's write from an older copy (compare-and-set, then a
+/// fresh read and the change again).
+#[tokio::test]
+async fn settings_written_by_two_instances_are_both_kept() {
+    use std::sync::Arc;
+
+    use firekeeper_core::secrets::MasterKey;
+    use firekeeper_core::{Auth, AuthConfig};
+    use reqwest::Method;
+    let s = boot(Mode::Production).await;
+    let mut cfg = AuthConfig::new(Mode::Production, PROJECT);
+    cfg.hash_cost = firekeeper_core::password::HashCost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let other = Auth::new(
+        cfg,
+        s.store.clone(),
+        s.clock.clone(),
+        Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap()),
+    )
+    .await
+    .unwrap();
+    // This instance reads (and caches) the settings; the injected clock keeps the copy
+    // from expiring.
+    let (st, _) = s.admin_v2(Method::GET, "tenants", None).await;
+    assert_eq!(st, 200);
+    // The other instance adds a tenant and a provider configuration meanwhile.
+    let theirs = other
+        .create_tenant(PROJECT, &json!({"displayName": "Theirs"}))
+        .await
+        .unwrap();
+    // This instance writes from its older copy.
+    let (st, ours) = s
+        .admin_v2(
+            Method::POST,
+            "tenants",
+            Some(json!({"displayName": "Ours"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{ours}");
+    let listed = other.list_tenants(PROJECT, None, None).await.unwrap();
+    let names: Vec<&str> = listed["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["displayName"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Theirs") && names.contains(&"Ours"),
+        "{listed} {theirs}"
+    );
+}

@@ -1251,16 +1251,38 @@ macro_rules! impl_store {
                 Ok(done.rows_affected())
             }
 
-            async fn put_project_config(&self, project: &str, config: &Value) -> StoreResult<()> {
-                sqlx::query(&dialect_sql(
-                    "INSERT INTO project_configs (project, config) VALUES (?, ?) \
-                     ON CONFLICT (project) DO UPDATE SET config = excluded.config",
-                ))
-                .bind(project)
-                .bind(config.to_string())
-                .execute(&self.writer)
-                .await
+            async fn put_project_config(
+                &self,
+                project: &str,
+                expected: Option<&Value>,
+                config: &Value,
+            ) -> StoreResult<()> {
+                let done = match expected {
+                    None => sqlx::query(&dialect_sql(
+                        "INSERT INTO project_configs (project, config) VALUES (?, ?) \
+                         ON CONFLICT (project) DO UPDATE SET config = excluded.config",
+                    ))
+                    .bind(project)
+                    .bind(config.to_string())
+                    .execute(&self.writer)
+                    .await,
+                    // Documents are stored as written (`to_string` of the value), so the
+                    // text read back and written again compares equal.
+                    Some(before) => sqlx::query(&dialect_sql(
+                        "INSERT INTO project_configs (project, config) VALUES (?, ?) \
+                         ON CONFLICT (project) DO UPDATE SET config = excluded.config \
+                         WHERE project_configs.config = ?",
+                    ))
+                    .bind(project)
+                    .bind(config.to_string())
+                    .bind(before.to_string())
+                    .execute(&self.writer)
+                    .await,
+                }
                 .map_err(backend)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Stale);
+                }
                 notify(&self.writer, &format!("settings:{project}")).await
             }
 
