@@ -384,6 +384,20 @@ async fn keys_and_settings_round_trip(s: &dyn Store) {
             .unwrap_err(),
         StoreError::Stale
     );
+    // A document that is gone is not there to change.
+    assert_eq!(
+        s.put_project_config("gone", Some(&json!({"c": 1})), &json!({"c": 2}))
+            .await
+            .unwrap_err(),
+        StoreError::Stale
+    );
+    // Numbers read back as written.
+    let floats = json!({"x": 0.1, "y": 1e-7, "z": 123456.789012345, "w": 2.0f64.sqrt()});
+    s.put_project_config("f", None, &floats).await.unwrap();
+    let read = s.project_config("f").await.unwrap().unwrap();
+    s.put_project_config("f", Some(&read), &json!({}))
+        .await
+        .unwrap();
     assert_eq!(s.project_config("p").await.unwrap(), Some(json!({"a": 4})));
     assert_eq!(s.project_config("q").await.unwrap(), None);
 }

@@ -168,8 +168,7 @@ impl Auth {
         if self.config().mode != Mode::Emulator {
             return Err(Error::NotFound);
         }
-        let _writing = self.settings_write.lock().await;
-        self.retry_stale(|| async {
+        self.write_settings(project, || async {
             let mut stored = (*self.project_settings(project).await?).clone();
             for pointer in [
                 "/signIn/allowDuplicateEmails",

@@ -237,14 +237,15 @@ impl Auth {
         update_mask: Option<&str>,
         body: &Value,
     ) -> Result<Value> {
-        let _writing = self.settings_write.lock().await;
-        self.retry_stale(|| self.patch_v2_config_once(project, update_mask, body))
-            .await?;
+        self.write_settings(project, || {
+            self.patch_v2_config_once(project, update_mask, body)
+        })
+        .await?;
         self.v2_config(project).await
     }
 
-    /// One read-change-write of [`Auth::patch_v2_config`] (the caller holds the settings
-    /// writer's lock and retries when another instance wrote first).
+    /// One read-change-write of [`Auth::patch_v2_config`], inside
+    /// [`Auth::write_settings`].
     async fn patch_v2_config_once(
         &self,
         project: &str,

@@ -258,16 +258,13 @@ impl Auth {
             .await
     }
 
-    /// Forgets a deleted tenant's configurations (the settings writer's lock is held).
+    /// Forgets a deleted tenant's configurations (inside the caller's settings write).
     pub(crate) async fn drop_tenant_providers(&self, project: &str, tenant: &str) -> Result<()> {
-        self.retry_stale(|| async {
-            let mut all = self.settings_map(project, &[TENANT_KEY]).await?;
-            if all.remove(tenant).is_some() {
-                self.put_settings_map(project, &[TENANT_KEY], all).await?;
-            }
-            Ok(())
-        })
-        .await
+        let mut all = self.settings_map(project, &[TENANT_KEY]).await?;
+        if all.remove(tenant).is_some() {
+            self.put_settings_map(project, &[TENANT_KEY], all).await?;
+        }
+        Ok(())
     }
 
     fn provider_resource(
@@ -315,8 +312,7 @@ impl Auth {
         check_id(kind, id)?;
         let config = known_fields(kind, body);
         check_config(kind, &config)?;
-        let _writing = self.settings_write.lock().await;
-        self.retry_stale(|| async {
+        self.write_settings(&scope.project, || async {
             let mut configs = self.provider_configs(scope, kind).await?;
             if configs.contains_key(id) {
                 return Err(Error::code("CONFIGURATION_EXISTS"));
@@ -380,9 +376,8 @@ impl Auth {
     ) -> Result<Value> {
         check_id(kind, id)?;
         let given = known_fields(kind, body);
-        let _writing = self.settings_write.lock().await;
         let config = self
-            .retry_stale(|| async {
+            .write_settings(&scope.project, || async {
                 let mut configs = self.provider_configs(scope, kind).await?;
                 let mut config = configs
                     .get(id)
@@ -407,8 +402,7 @@ impl Auth {
         id: &str,
     ) -> Result<Value> {
         check_id(kind, id)?;
-        let _writing = self.settings_write.lock().await;
-        self.retry_stale(|| async {
+        self.write_settings(&scope.project, || async {
             let mut configs = self.provider_configs(scope, kind).await?;
             if configs.remove(id).is_none() {
                 return Err(Error::code("CONFIGURATION_NOT_FOUND"));

@@ -169,6 +169,8 @@ pub struct Auth {
     metrics: crate::metrics::Metrics,
     /// Settings documents are read, changed and written whole: one writer at a time.
     pub(crate) settings_write: tokio::sync::Mutex<()>,
+    /// The document the running settings change started from (project, document).
+    pub(crate) settings_base: std::sync::Mutex<Option<(String, Arc<Value>)>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -233,6 +235,7 @@ impl Auth {
             email_limits: oob::EmailLimits::default(),
             metrics: crate::metrics::Metrics::default(),
             settings_write: tokio::sync::Mutex::new(()),
+            settings_base: std::sync::Mutex::new(None),
         })
     }
 

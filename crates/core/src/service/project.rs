@@ -51,6 +51,7 @@ impl Auth {
     pub async fn emulator_wipe_project(&self, project: &str) -> Result<Value> {
         self.emulator_only()?;
         self.store().wipe_project(project).await?;
+        self.settings_cache.forget(Some(project));
         Ok(json!({}))
     }
 }

@@ -188,8 +188,12 @@ fn session_view(s: &Session, acc: &Account, current: Option<&str>) -> Value {
 }
 
 impl Auth {
-    /// The project's stored settings document (`{}` when none).
+    /// The project's stored settings document (`{}` when none). While this instance
+    /// changes a project's settings, the document that change started from.
     pub(crate) async fn project_settings(&self, project: &str) -> Result<Arc<Value>> {
+        if let Some(base) = self.write_base(project) {
+            return Ok(base);
+        }
         let now = self.clock().now_ms();
         if let Ok(map) = self.settings_cache.0.lock() {
             if let Some((v, expires)) = map.get(project) {
@@ -249,23 +253,52 @@ impl Auth {
         self.put_project_settings(project, &doc).await
     }
 
-    /// Stores a changed settings document over the one the writer last read (this
-    /// instance's cached copy). Another instance's change since gives `Aborted`, with the
-    /// cache dropped: the writer reads again and redoes its change (`retry_stale`).
-    pub(crate) async fn put_project_settings(&self, project: &str, doc: &Value) -> Result<()> {
-        let read = self
-            .settings_cache
-            .0
-            .lock()
-            .ok()
-            .and_then(|m| m.get(project).map(|(v, _)| v.clone()));
-        let expected = read.unwrap_or_else(|| Arc::new(json!({})));
-        let written = self
-            .store()
-            .put_project_config(project, Some(&expected), doc)
+    fn write_base(&self, project: &str) -> Option<Arc<Value>> {
+        let base = self.settings_base.lock().ok()?;
+        base.as_ref()
+            .filter(|(p, _)| p == project)
+            .map(|(_, doc)| doc.clone())
+    }
+
+    fn set_write_base(&self, base: Option<(String, Arc<Value>)>) {
+        if let Ok(mut slot) = self.settings_base.lock() {
+            *slot = base;
+        }
+    }
+
+    /// Runs a change of a project's settings: one writer per instance; each attempt starts
+    /// from the document as stored now (not a cached copy), every read within it sees that
+    /// document, and each write lands only over it (compare-and-set). When another
+    /// instance wrote first, the attempt runs again from the new document.
+    pub(crate) async fn write_settings<T, F, Fut>(&self, project: &str, change: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let _writing = self.settings_write.lock().await;
+        let outcome = self
+            .retry_stale(|| async {
+                let stored = self.store().project_config(project).await?;
+                let base = Arc::new(stored.unwrap_or(json!({})));
+                self.set_write_base(Some((project.to_owned(), base)));
+                change().await
+            })
             .await;
+        self.set_write_base(None);
         self.settings_cache.forget(Some(project));
-        written?;
+        outcome
+    }
+
+    /// Stores a changed settings document over the one its change started from (inside
+    /// [`Auth::write_settings`]); a later write of the same change builds on this one.
+    pub(crate) async fn put_project_settings(&self, project: &str, doc: &Value) -> Result<()> {
+        let base = self
+            .write_base(project)
+            .ok_or_else(|| Error::internal("settings written outside write_settings"))?;
+        self.store()
+            .put_project_config(project, Some(&base), doc)
+            .await?;
+        self.set_write_base(Some((project.to_owned(), Arc::new(doc.clone()))));
         Ok(())
     }
 
@@ -418,8 +451,7 @@ impl Auth {
         let (session, blocking) = (section("sessionPolicy")?, section("blockingPolicy")?);
         let database = section("databasePolicy")?;
         // One writer at a time, and both sections checked and stored in one write.
-        let _writing = self.settings_write.lock().await;
-        self.retry_stale(|| async {
+        self.write_settings(project, || async {
             let mut doc = (*self.project_settings(project).await?).clone();
             if let Some(fields) = session {
                 doc["sessionPolicy"] =

@@ -251,9 +251,8 @@ impl Auth {
             .and_then(Value::as_str)
             .unwrap_or("tenant")
             .to_ascii_lowercase();
-        let _writing = self.settings_write.lock().await;
         let id = self
-            .retry_stale(|| async {
+            .write_settings(project, || async {
                 let mut all = self.tenants(project).await?;
                 // Accounts are keyed by tenant id: a new tenant must never take an old one's.
                 let mut id = String::new();
@@ -309,9 +308,8 @@ impl Auth {
         body: &Value,
     ) -> Result<Value> {
         let given = known_fields(body);
-        let _writing = self.settings_write.lock().await;
         let t = self
-            .retry_stale(|| async {
+            .write_settings(project, || async {
                 let mut all = self.tenants(project).await?;
                 let mut t = all
                     .get(id)
@@ -330,17 +328,16 @@ impl Auth {
 
     /// `DELETE IT/v2/projects/{p}/tenants/{t}`: the tenant and every user in it.
     pub async fn delete_tenant(&self, project: &str, id: &str) -> Result<Value> {
-        let _writing = self.settings_write.lock().await;
         // The tenant goes first, so no sign-up can land in it while its users go.
-        self.retry_stale(|| async {
+        self.write_settings(project, || async {
             let mut all = self.tenants(project).await?;
             if all.remove(id).is_none() {
                 return Err(Error::code("TENANT_NOT_FOUND"));
             }
-            self.put_tenants(project, all).await
+            self.put_tenants(project, all).await?;
+            self.drop_tenant_providers(project, id).await
         })
         .await?;
-        self.drop_tenant_providers(project, id).await?;
         let scope = Scope {
             project: project.to_owned(),
             tenant: Some(id.to_owned()),

@@ -1267,14 +1267,25 @@ macro_rules! impl_store {
                     .execute(&self.writer)
                     .await,
                     // Documents are stored as written (`to_string` of the value), so the
-                    // text read back and written again compares equal.
+                    // text read back and written again compares equal. An empty document
+                    // may also be no row at all.
+                    Some(before) if before.as_object().is_some_and(|m| m.is_empty()) => {
+                        sqlx::query(&dialect_sql(
+                            "INSERT INTO project_configs (project, config) VALUES (?, ?) \
+                             ON CONFLICT (project) DO UPDATE SET config = excluded.config \
+                             WHERE project_configs.config = ?",
+                        ))
+                        .bind(project)
+                        .bind(config.to_string())
+                        .bind(before.to_string())
+                        .execute(&self.writer)
+                        .await
+                    }
                     Some(before) => sqlx::query(&dialect_sql(
-                        "INSERT INTO project_configs (project, config) VALUES (?, ?) \
-                         ON CONFLICT (project) DO UPDATE SET config = excluded.config \
-                         WHERE project_configs.config = ?",
+                        "UPDATE project_configs SET config = ? WHERE project = ? AND config = ?",
                     ))
-                    .bind(project)
                     .bind(config.to_string())
+                    .bind(project)
                     .bind(before.to_string())
                     .execute(&self.writer)
                     .await,
