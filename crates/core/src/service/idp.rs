@@ -76,16 +76,17 @@ fn fake_claims(id_token: &str) -> Result<Map<String, Value>> {
     }
 }
 
-/// The provider entry an IdP sign-in links.
-/// A string at a JSON pointer of a configuration ("" when absent).
-fn config_text(config: &Map<String, Value>, path: &str) -> String {
-    Value::Object(config.clone())
-        .pointer(path)
+/// A string of a configuration's section ("" when absent).
+fn config_text(config: &Map<String, Value>, section: &str, field: &str) -> String {
+    config
+        .get(section)
+        .and_then(|s| s.get(field))
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
 }
 
+/// The provider entry an IdP sign-in links.
 fn provider_entry(p: &IdpProfile) -> ProviderUserInfo {
     ProviderUserInfo {
         provider_id: p.provider_id.clone(),
@@ -361,7 +362,6 @@ impl Auth {
             tracing::info!(provider = %provider_id, reason = %why, "SAML response refused");
             idp_refused()
         };
-        let at = |path: &str| config_text(config, path);
         let certificates: Vec<firekeeper_tokens::PublicKey> = config
             .get("idpConfig")
             .and_then(|c| c.get("idpCertificates"))
@@ -372,10 +372,10 @@ impl Auth {
             .filter_map(|c| crate::saml::certificate_key(c).ok())
             .collect();
         let saml = crate::saml::SamlConfig {
-            idp_entity_id: at("/idpConfig/idpEntityId"),
+            idp_entity_id: config_text(config, "idpConfig", "idpEntityId"),
             certificates,
-            sp_entity_id: at("/spConfig/spEntityId"),
-            callback_uri: at("/spConfig/callbackUri"),
+            sp_entity_id: config_text(config, "spConfig", "spEntityId"),
+            callback_uri: config_text(config, "spConfig", "callbackUri"),
         };
         let now_s = self.clock().now_secs();
         // A form-encoded body turns an unencoded '+' into a space; base64 has no spaces.
@@ -387,9 +387,6 @@ impl Auth {
         let seen = crate::secrets::sha256(
             format!("saml-assertion\0{}\0{}", checked.issuer, checked.id).as_bytes(),
         );
-        if self.store().oob_code(&seen).await?.is_some() {
-            return Err(fail(&"the assertion was used before"));
-        }
         let now_ms = self.clock().now_ms();
         let row = crate::model::OobCode {
             code_hash: seen,
@@ -401,11 +398,13 @@ impl Auth {
                 ..Default::default()
             },
         };
-        // Two requests racing with one assertion: the second insert fails.
-        self.store()
-            .insert_oob_code(&row)
-            .await
-            .map_err(|e| fail(&e))?;
+        // The row's key is the assertion's: a replay (or a request racing with the first
+        // use) fails to insert it.
+        self.store().insert_oob_code(&row).await.map_err(|e| {
+            fail(&format!(
+                "the assertion was used before, or not recorded: {e}"
+            ))
+        })?;
         Ok(checked.profile)
     }
 

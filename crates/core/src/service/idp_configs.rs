@@ -101,7 +101,7 @@ fn check_id(kind: ProviderKind, id: &str) -> Result<()> {
                 "INVALID_PROVIDER_ID",
                 format!(
                     "Supported providers: {}.",
-                    super::idp_named::NAMED_IDS.join(", ")
+                    super::idp_named::named_ids().join(", ")
                 ),
             ));
         }

@@ -144,16 +144,9 @@ const NAMED: &[Named] = &[
 ];
 
 /// The ids `defaultSupportedIdpConfigs` takes.
-pub(crate) const NAMED_IDS: &[&str] = &[
-    "google.com",
-    "apple.com",
-    "microsoft.com",
-    "yahoo.com",
-    "facebook.com",
-    "github.com",
-    "linkedin.com",
-    "twitter.com",
-];
+pub(crate) fn named_ids() -> Vec<&'static str> {
+    NAMED.iter().map(|n| n.id).collect()
+}
 
 pub(crate) fn named(id: &str) -> Option<&'static Named> {
     NAMED.iter().find(|n| n.id == id)
@@ -513,7 +506,7 @@ mod tests {
         assert!(passes_of("saml.corp").sign_in_attributes && !passes_of("saml.corp").id_token);
         assert!(passes_of("oidc.x").sign_in_attributes && passes_of("oidc.x").refresh_token);
         assert!(!passes_of("google.com").sign_in_attributes);
-        assert_eq!(NAMED_IDS.len(), NAMED.len());
-        assert!(NAMED_IDS.iter().all(|id| named(id).is_some()));
+        assert_eq!(named_ids().len(), NAMED.len());
+        assert!(named_ids().iter().all(|id| named(id).is_some()));
     }
 }

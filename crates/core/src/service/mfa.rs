@@ -267,17 +267,17 @@ impl Auth {
         let found = self
             .store()
             .oob_code(&crate::secrets::sha256(secret.as_bytes()))
-            .await?
-            .filter(|c| c.action.request_type == oob_kind::MFA_PENDING)
-            .ok_or_else(invalid)?;
-        if found.scope.project != ctx.access.project {
+            .await?;
+        let of_another_project = found.as_ref().is_some_and(|c| {
+            c.action.request_type == oob_kind::MFA_PENDING && c.scope.project != ctx.access.project
+        });
+        if of_another_project {
             return Err(Error::detail(
                 "INVALID_PROJECT_ID",
                 "Project ID does not match MFA pending credential.",
             ));
         }
-        self.verification(ctx, secret, oob_kind::MFA_PENDING, invalid(), invalid())
-            .await
+        self.live_verification(ctx, found, oob_kind::MFA_PENDING, invalid(), invalid())
     }
 
     fn seal_totp_secret(&self, secret: &[u8]) -> Result<String> {

@@ -238,11 +238,7 @@ impl Auth {
 
     /// Uses up a code or proof; a second use finds it gone.
     async fn claim(&self, row: &OobCode) -> Result<()> {
-        let used = self
-            .store()
-            .redeem_oob_code(&row.code_hash, &row.scope, AccountWrite::None, None, &[])
-            .await?;
-        if used {
+        if self.claim_verification(&row.scope, &row.code_hash).await? {
             Ok(())
         } else if row.action.request_type == oob_kind::PHONE_PROOF {
             Err(Error::code("INVALID_TEMPORARY_PROOF"))

@@ -109,10 +109,20 @@ impl Auth {
         invalid: Error,
         expired: Error,
     ) -> Result<OobCode> {
-        let found = self
-            .store()
-            .oob_code(&sha256(secret.as_bytes()))
-            .await?
+        let found = self.store().oob_code(&sha256(secret.as_bytes())).await?;
+        self.live_verification(ctx, found, kind, invalid, expired)
+    }
+
+    /// [`Auth::verification`]'s checks of a session already read.
+    pub(crate) fn live_verification(
+        &self,
+        ctx: &Ctx,
+        found: Option<OobCode>,
+        kind: &str,
+        invalid: Error,
+        expired: Error,
+    ) -> Result<OobCode> {
+        let found = found
             .filter(|c| c.scope == ctx.scope() && c.action.request_type == kind)
             .ok_or_else(|| invalid.clone())?;
         if found.action.code.is_some() && self.config().mode == Mode::Production {
